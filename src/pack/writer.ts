@@ -1,0 +1,101 @@
+/**
+ * Pack writer: regular files framed as tar, encrypted with age into one staging file. Each file is
+ * read with one reused buffer and hashed as it is framed, so memory stays flat for any file size.
+ * The pack ends with .isnad/manifest-sha256.txt, the sha256sum list of its own members.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { encodeFileHeader, paddingFor, TAR_END } from "../format/tar.js";
+import { PACK_CHECKSUMS_MEMBER, sha256sumLine } from "../format/sha256sum.js";
+import { EncryptedObjectWriter, type StagedObject } from "./object-writer.js";
+
+/** 1 MiB reads: large enough to amortise syscalls, small enough to stay in cache. */
+const READ_BUFFER_BYTES = 1 << 20;
+const ZEROS = Buffer.alloc(READ_BUFFER_BYTES);
+
+export interface AddedFile {
+  sha256: string;
+  /** Bytes stored: the size announced in the tar header. */
+  size: number;
+  /** The file's size or times moved while it was read, or it did not hold `size` bytes. */
+  changed: boolean;
+}
+
+export interface FileIdentity {
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+}
+
+export class PackWriter {
+  private readonly readBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  private checksums: string[] = [];
+  files = 0;
+
+  private constructor(private readonly out: EncryptedObjectWriter) {}
+
+  static async open(stagingDir: string, recipients: readonly string[]): Promise<PackWriter> {
+    return new PackWriter(await EncryptedObjectWriter.create(stagingDir, "pack", recipients));
+  }
+
+  get plaintextBytes(): number {
+    return this.out.plaintextBytes;
+  }
+
+  /**
+   * Adds the open file `fd` as member `name`. The header announces `expected.size`; if the file
+   * shrank the member is padded with zeros, if it grew it is cut, and either way it is flagged as
+   * changed. The hash is of the bytes stored, so restore and verify agree with the manifest.
+   */
+  addFile(name: string, fd: number, expected: FileIdentity, mode: number): AddedFile {
+    const size = Number(expected.size);
+    this.out.write(encodeFileHeader({ name, size, mode, mtime: Number(expected.mtimeNs / 1_000_000_000n) }));
+    const hash = createHash("sha256");
+    let done = 0;
+    let short = false;
+    while (done < size) {
+      const want = Math.min(READ_BUFFER_BYTES, size - done);
+      const n = short ? 0 : fs.readSync(fd, this.readBuf, 0, want, null);
+      if (n === 0) {
+        short = true;
+        const pad = ZEROS.subarray(0, want);
+        hash.update(pad);
+        this.out.write(pad);
+        done += want;
+        continue;
+      }
+      const chunk = this.readBuf.subarray(0, n);
+      hash.update(chunk);
+      this.out.write(chunk);
+      done += n;
+    }
+    const pad = paddingFor(size);
+    if (pad) this.out.write(ZEROS.subarray(0, pad));
+    const grew = !short && fs.readSync(fd, this.readBuf, 0, 1, null) > 0;
+    const after = fs.fstatSync(fd, { bigint: true });
+    const changed =
+      short || grew || after.size !== expected.size || after.mtimeNs !== expected.mtimeNs || after.ctimeNs !== expected.ctimeNs;
+    const sha256 = hash.digest("hex");
+    this.checksums.push(sha256sumLine(sha256, name));
+    this.files++;
+    return { sha256, size, changed };
+  }
+
+  /** Writes the checksum member and the tar end, then seals the age stream. */
+  finish(): StagedObject {
+    const list = Buffer.from(this.checksums.join(""), "utf8");
+    const mtime = Math.floor(Date.now() / 1000);
+    this.out.write(encodeFileHeader({ name: PACK_CHECKSUMS_MEMBER, size: list.length, mode: 0o644, mtime }));
+    this.out.write(list);
+    const pad = paddingFor(list.length);
+    if (pad) this.out.write(ZEROS.subarray(0, pad));
+    this.out.write(TAR_END);
+    this.checksums = [];
+    return this.out.finish();
+  }
+
+  abort(): void {
+    this.out.abort();
+  }
+}

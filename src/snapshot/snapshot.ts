@@ -1,0 +1,347 @@
+/**
+ * The backup pipeline: sources -> pack writer (tar -> age) -> storage -> manifest -> seal.
+ * The seal is written last: until it exists, nothing this run wrote is part of any snapshot, so a
+ * crash at any point leaves a repository that verifies (with, at worst, unreferenced objects).
+ * Reports through onEvent; never prints.
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { configError, errnoCode, integrityError, internalError, messageOf } from "../errors.js";
+import { manifestKey, packKey, sealKey } from "../format/layout.js";
+import {
+  encodeEndLine,
+  encodeEntryLine,
+  encodeHeaderLine,
+  type FileManifestEntry,
+  type ManifestEntry,
+  type ManifestSource,
+} from "../format/manifest.js";
+import { encodeSeal, sealSignedBytes, sha256Hex, type ObjectRef, type SealBody } from "../format/seal.js";
+import type { Signer } from "../keys/signer.js";
+import { verifyEd25519 } from "../keys/signer.js";
+import { EncryptedObjectWriter } from "../pack/object-writer.js";
+import { PackWriter, type FileIdentity } from "../pack/writer.js";
+import { readSeals, signerPublicKey, type Repository } from "../repo/repository.js";
+import type { SourceConfig } from "../config/index.js";
+import { walkDir } from "../sources/dir.js";
+import { runCommandSource } from "../sources/command.js";
+import { compareNames } from "../sources/order.js";
+import { VERSION } from "../version.js";
+
+/** A pack is closed at this much plaintext: big enough that the per-pack header cost (up to ~40 ms
+ * with a post-quantum recipient) is noise, small enough that restoring one file reads little. */
+export const PACK_TARGET_BYTES = 128 << 20;
+/** Manifest entries wait in memory until their pack has an id; this bounds how many. */
+export const MAX_PENDING_ENTRIES = 50_000;
+
+export type SnapshotEvent =
+  | { type: "source"; label: string; kind: string }
+  | { type: "warning"; path: string; message: string }
+  | { type: "unreadable"; path: string; error: string }
+  | { type: "pack"; id: string; size: number; files: number }
+  | { type: "progress"; files: number; bytes: number };
+
+export interface SnapshotStats {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  bytes: number;
+  new_bytes: number;
+  missing: number;
+  skipped: number;
+  changed: number;
+}
+
+export interface SnapshotResult {
+  snapshot: string;
+  seq: number;
+  time: string;
+  /** SHA-256 of this seal's bytes: the chain head to record in logs. */
+  chainHead: string;
+  parent: string | null;
+  manifest: ObjectRef;
+  packs: ObjectRef[];
+  stats: SnapshotStats;
+  missing: Array<{ path: string; error: string }>;
+  changed: string[];
+  durationMs: number;
+}
+
+export interface SnapshotOptions {
+  repo: Repository;
+  signer: Signer;
+  sources: SourceConfig[];
+  host?: string;
+  now?: () => Date;
+  onEvent?: (e: SnapshotEvent) => void;
+}
+
+export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
+  const started = Date.now();
+  const { repo, signer } = opts;
+  const emit = opts.onEvent ?? (() => undefined);
+  if (signer.fingerprint !== repo.config.signer.fingerprint) {
+    throw configError(
+      `the signing key (fingerprint ${signer.fingerprint.slice(0, 16)}…) does not belong to ${repo.storage.location}, which expects ${repo.config.signer.fingerprint.slice(0, 16)}…`,
+      { hint: "point --signing-key (or signing_key in the config) at the key isnad init wrote for this repository" },
+    );
+  }
+  const sources = [...opts.sources].sort((a, b) => compareNames(a.label, b.label));
+  for (const s of sources) {
+    if (s.type === "dir") checkSourceFolder(s.label, s.path);
+  }
+
+  const seals = await readSeals(repo);
+  const head = seals.at(-1);
+  if (head && !verifyEd25519(signerPublicKey(repo), head.signedBytes, head.signature)) {
+    throw integrityError(`the latest seal ${head.key} does not verify; refusing to extend a broken chain`, {
+      hint: "run isnad verify to see what is wrong",
+    });
+  }
+
+  const now = (opts.now ?? (() => new Date()))();
+  const snapshotId = randomBytes(8).toString("hex");
+  const host = opts.host ?? os.hostname();
+  const staging = await repo.storage.stagingDir();
+  const spoolDir = await mkdtemp(path.join(os.tmpdir(), "isnad-spool-"));
+  const run = new SnapshotRun(repo, staging, emit);
+  try {
+    const manifest = await EncryptedObjectWriter.create(staging, "manifest", repo.config.recipients);
+    run.manifest = manifest;
+    manifest.write(
+      Buffer.from(
+        encodeHeaderLine({
+          format: "isnad-manifest/1",
+          repository: repo.config.id,
+          snapshot: snapshotId,
+          time: now.toISOString(),
+          host,
+          signer: signer.fingerprint,
+          sources: sources.map(describeSource),
+        }),
+      ),
+    );
+    for (const source of sources) {
+      emit({ type: "source", label: source.label, kind: source.type });
+      if (source.type === "dir") await run.addDirSource(source.label, source.path, source.include, source.exclude);
+      else {
+        const spool = path.join(spoolDir, `${source.label}.out`);
+        await runCommandSource({ label: source.label, command: source.command, cwd: source.cwd, spoolPath: spool });
+        await run.addFile(`${source.label}/${source.filename}`, spool, { commandOutput: true });
+        await rm(spool, { force: true });
+      }
+    }
+    await run.closePack();
+    manifest.write(Buffer.from(encodeEndLine(run.entryCount)));
+    const staged = manifest.finish();
+    await repo.storage.putFile(manifestKey(staged.id), staged.file);
+
+    const body: SealBody = {
+      format: "isnad-seal/1",
+      repository: repo.config.id,
+      snapshot: snapshotId,
+      seq: (head?.body.seq ?? 0) + 1,
+      parent: head?.hash ?? null,
+      time: now.toISOString(),
+      host,
+      sources: sources.map((s) => s.label),
+      manifest: { id: staged.id, size: staged.size },
+      packs: run.packs,
+      stats: run.stats,
+      signer: signer.fingerprint,
+      isnad: VERSION,
+    };
+    const sealBytes = encodeSeal(body, signer.sign(sealSignedBytes(body)));
+    if ((await repo.storage.putBytes(sealKey(snapshotId), sealBytes)) === "exists") {
+      throw internalError(`snapshot id ${snapshotId} already exists`);
+    }
+    return {
+      snapshot: snapshotId,
+      seq: body.seq,
+      time: body.time,
+      chainHead: sha256Hex(sealBytes),
+      parent: body.parent,
+      manifest: body.manifest,
+      packs: body.packs,
+      stats: run.stats,
+      missing: run.missing,
+      changed: run.changed,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    run.abort();
+    await rm(spoolDir, { recursive: true, force: true });
+  }
+}
+
+function checkSourceFolder(label: string, dir: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (e) {
+    throw configError(`source "${label}": folder ${dir} ${errnoCode(e) === "ENOENT" ? "does not exist" : `cannot be read (${messageOf(e)})`}`, {
+      hint: "fix the path in the config, or create the folder",
+    });
+  }
+  if (!st.isDirectory()) throw configError(`source "${label}": ${dir} is not a folder`);
+}
+
+function describeSource(s: SourceConfig): ManifestSource {
+  if (s.type === "dir") return { label: s.label, type: "dir", path: s.path, include: s.include, exclude: s.exclude };
+  return { label: s.label, type: "command", command: s.command, filename: s.filename };
+}
+
+const ns = (v: bigint): string => v.toString();
+const modeOf = (m: bigint): number => Number(m & 0o7777n);
+
+/** State of one run: the open pack, the entries waiting for its id, and the tallies. */
+class SnapshotRun {
+  manifest: EncryptedObjectWriter | undefined;
+  private pack: PackWriter | undefined;
+  /** Entries since the open pack was started, in walk order; file entries get their pack id at close. */
+  private pending: ManifestEntry[] = [];
+  packs: ObjectRef[] = [];
+  entryCount = 0;
+  stats: SnapshotStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, new_bytes: 0, missing: 0, skipped: 0, changed: 0 };
+  missing: Array<{ path: string; error: string }> = [];
+  changed: string[] = [];
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly staging: string,
+    private readonly emit: (e: SnapshotEvent) => void,
+  ) {}
+
+  async addDirSource(label: string, root: string, include?: string[], exclude?: string[]): Promise<void> {
+    for (const e of walkDir(root, { include, exclude })) {
+      const p = e.rel === "" ? label : `${label}/${e.rel}`;
+      switch (e.type) {
+        case "dir":
+          this.stats.dirs++;
+          await this.push({ type: "dir", path: p, mode: modeOf(e.stat.mode), mtime: ns(e.stat.mtimeNs), uid: Number(e.stat.uid), gid: Number(e.stat.gid) });
+          break;
+        case "symlink":
+          this.stats.symlinks++;
+          await this.push({ type: "symlink", path: p, target: e.target, mtime: ns(e.stat.mtimeNs), uid: Number(e.stat.uid), gid: Number(e.stat.gid) });
+          break;
+        case "file":
+          await this.addFile(p, e.abs, { stat: e.stat });
+          break;
+        case "skipped":
+          this.stats.skipped++;
+          this.emit({ type: "warning", path: p, message: `skipped: ${e.reason}` });
+          await this.push({ type: "skipped", path: p, reason: e.reason });
+          break;
+        case "unreadable":
+          await this.recordMissing(p, e.error);
+          break;
+      }
+    }
+  }
+
+  private async recordMissing(p: string, error: string): Promise<void> {
+    this.stats.missing++;
+    this.missing.push({ path: p, error });
+    this.emit({ type: "unreadable", path: p, error });
+    await this.push({ type: "missing", path: p, error });
+  }
+
+  async addFile(p: string, abs: string, how: { stat?: fs.BigIntStats; commandOutput?: boolean }): Promise<void> {
+    let fd: number;
+    try {
+      // O_NOFOLLOW: the walk saw a regular file; if it became a symlink since, do not follow it.
+      // O_NONBLOCK: if it became a fifo, do not hang waiting for a writer.
+      fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch (e) {
+      await this.recordMissing(p, `${errnoCode(e) ?? "error"}: ${messageOf(e).replace(/^[A-Z]+: /, "")}`);
+      return;
+    }
+    try {
+      const st = fs.fstatSync(fd, { bigint: true });
+      if (!st.isFile()) {
+        this.stats.skipped++;
+        this.emit({ type: "warning", path: p, message: "skipped: no longer a regular file" });
+        await this.push({ type: "skipped", path: p, reason: "changed type while being read" });
+        return;
+      }
+      const walked = how.stat ?? st;
+      if (walked.ino !== st.ino) {
+        this.emit({ type: "warning", path: p, message: "replaced by another file during the walk; storing the new one" });
+      }
+      const identity: FileIdentity = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
+      const pack = await this.openPack();
+      const added = pack.addFile(p, fd, identity, modeOf(st.mode));
+      this.stats.files++;
+      this.stats.bytes += added.size;
+      this.stats.new_bytes += added.size;
+      if (added.changed) {
+        this.stats.changed++;
+        this.changed.push(p);
+        this.emit({ type: "warning", path: p, message: "changed while being read; stored as read, flagged in the manifest" });
+      }
+      const entry: FileManifestEntry = {
+        type: "file",
+        path: p,
+        mode: modeOf(st.mode),
+        mtime: ns(st.mtimeNs),
+        uid: Number(st.uid),
+        gid: Number(st.gid),
+        size: added.size,
+        sha256: added.sha256,
+        pack: "", // filled in when the pack is closed and has an id
+        ...(added.changed ? { changed: true as const } : {}),
+      };
+      if (how.commandOutput) {
+        // Not the spool file's metadata: the output of a command is a plain 0600 file made now.
+        entry.mode = 0o600;
+        entry.uid = process.getuid?.() ?? 0;
+        entry.gid = process.getgid?.() ?? 0;
+      }
+      await this.push(entry);
+      if (this.stats.files % 1000 === 0) this.emit({ type: "progress", files: this.stats.files, bytes: this.stats.bytes });
+      if (pack.plaintextBytes >= PACK_TARGET_BYTES) await this.closePack();
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private async openPack(): Promise<PackWriter> {
+    this.pack ??= await PackWriter.open(this.staging, this.repo.config.recipients);
+    return this.pack;
+  }
+
+  private async push(e: ManifestEntry): Promise<void> {
+    this.pending.push(e);
+    if (this.pending.length >= MAX_PENDING_ENTRIES) await this.closePack();
+  }
+
+  /** Stores the open pack (if any) and writes the entries waiting for its id to the manifest. */
+  async closePack(): Promise<void> {
+    const pack = this.pack;
+    this.pack = undefined;
+    if (pack) {
+      const staged = pack.finish();
+      await this.repo.storage.putFile(packKey(staged.id), staged.file);
+      this.packs.push({ id: staged.id, size: staged.size });
+      this.emit({ type: "pack", id: staged.id, size: staged.size, files: pack.files });
+      for (const e of this.pending) if (e.type === "file" && e.pack === "") e.pack = staged.id;
+    }
+    const m = this.manifest;
+    if (!m) throw internalError("manifest not open");
+    for (const e of this.pending) {
+      if (e.type === "file" && e.pack === "") throw internalError(`entry ${e.path} has no pack`);
+      m.write(Buffer.from(encodeEntryLine(e)));
+      this.entryCount++;
+    }
+    this.pending = [];
+  }
+
+  /** Drops staging files of anything not yet stored (after an error, or as a no-op on success). */
+  abort(): void {
+    this.pack?.abort();
+    this.manifest?.abort();
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The one storage interface every repository backend implements (local folder now; SFTP, S3 and
+ * rclone later). Keys are "/"-separated paths from src/format/layout.ts.
+ *
+ * Contract:
+ * - put* never overwrites: if the key exists it returns "exists" and leaves the old object alone.
+ *   An object is never half-visible: it appears complete or not at all. When put* resolves the
+ *   object is durable (fsynced, or the remote confirmed it).
+ * - get of a missing key throws a StorageError with notFound = true.
+ * - list yields every key under a prefix, in no particular order.
+ * - delete of a missing key is not an error.
+ */
+import type { Readable } from "node:stream";
+import { IsnadError } from "../errors.js";
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export type PutResult = "created" | "exists";
+
+export interface Storage {
+  /** Where the repository is, for messages (never includes a secret). */
+  readonly location: string;
+  /** A local folder for temporary files that putFile moves into place cheaply. */
+  stagingDir(): Promise<string>;
+  /** Moves (or uploads, then deletes) a finished local file to `key`. */
+  putFile(key: string, localPath: string): Promise<PutResult>;
+  putBytes(key: string, data: Uint8Array): Promise<PutResult>;
+  /** Replaces an existing object atomically (only for isnad.json rewrites and locks). */
+  replaceBytes(key: string, data: Uint8Array): Promise<void>;
+  get(key: string): Promise<Readable>;
+  /** Reads a whole small object; refuses one larger than maxBytes. */
+  readBytes(key: string, maxBytes: number): Promise<Buffer>;
+  stat(key: string): Promise<ObjectInfo | undefined>;
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  delete(key: string): Promise<void>;
+}
+
+export class StorageError extends IsnadError {
+  readonly notFound: boolean;
+  constructor(message: string, opts?: { cause?: unknown; notFound?: boolean; hint?: string }) {
+    super("storage", message, opts);
+    this.notFound = opts?.notFound ?? false;
+  }
+}
