@@ -112,7 +112,8 @@ export class LocalStorage implements Storage {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    const base = this.abs(prefix.replace(/\/+$/, ""));
+    const trimmed = prefix.replace(/\/+$/, "");
+    const base = trimmed === "" ? this.root : this.abs(trimmed);
     let dirents;
     try {
       dirents = await fs.readdir(base, { recursive: true, withFileTypes: true });

@@ -1,0 +1,17 @@
+/**
+ * The logger: JSON lines on stderr (pretty on a terminal), written synchronously so nothing is
+ * lost or reordered when the process exits. stdout stays free for results and --json output.
+ */
+import pino, { type Logger } from "pino";
+import pretty from "pino-pretty";
+
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+
+export function createLogger(level: LogLevel): Logger {
+  const dest = process.stderr.isTTY
+    ? pretty({ destination: 2, sync: true, colorize: true, translateTime: "SYS:HH:MM:ss", ignore: "pid,hostname" })
+    : pino.destination({ dest: 2, sync: true });
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+}
+
+export type { Logger };

@@ -1,0 +1,289 @@
+/**
+ * restore: puts back all or part of a snapshot under a target folder, verifying as it writes.
+ * Plan first (which entries, refused paths), then apply:
+ *   folders (created private, modes set at the end, deepest first)
+ *   -> files, pack by pack: each member is checked against the manifest (name, type, size),
+ *      written to a temporary name, its SHA-256 compared, then renamed into place
+ *   -> symlinks last, so no file is ever written through a link this restore created.
+ * Nothing is written outside the target: every parent is lstat-checked, never followed.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import path from "node:path";
+import type { AgeIdentities } from "../crypto/age.js";
+import { configError, errnoCode, IsnadError, messageOf, usageError } from "../errors.js";
+import { manifestKey, packKey } from "../format/layout.js";
+import {
+  memberOf,
+  unsafePathReason,
+  type DirManifestEntry,
+  type FileManifestEntry,
+  type SymlinkManifestEntry,
+} from "../format/manifest.js";
+import { PACK_CHECKSUMS_MEMBER } from "../format/sha256sum.js";
+import { readManifest, readPack } from "../pack/reader.js";
+import type { ReadableSeal, Repository } from "../repo/repository.js";
+import type { Finding } from "../verify/findings.js";
+import { parentsOf, pathSelector } from "./select.js";
+
+export type RestoreEvent = { type: "file"; path: string; bytes: number } | { type: "finding"; finding: Finding };
+
+export interface RestoreOptions {
+  repo: Repository;
+  seal: ReadableSeal;
+  identities: AgeIdentities;
+  target: string;
+  include?: string[];
+  overwrite?: boolean;
+  onEvent?: (e: RestoreEvent) => void;
+}
+
+export interface RestoreReport {
+  snapshot: string;
+  target: string;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  bytes: number;
+  /** Entries the snapshot recorded as unreadable or skipped at backup time: nothing to restore. */
+  notStored: Array<{ path: string; why: string }>;
+  findings: Finding[];
+}
+
+const isRoot = process.getuid?.() === 0;
+
+export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreReport> {
+  const { repo, seal } = opts;
+  const snapshot = seal.body.snapshot;
+  const target = await prepareTarget(opts.target, opts.overwrite ?? false);
+  const emit = opts.onEvent ?? (() => undefined);
+  const report: RestoreReport = { snapshot, target, files: 0, dirs: 0, symlinks: 0, bytes: 0, notStored: [], findings: [] };
+  const refuse = (code: Finding["code"], message: string, p?: string, object?: string) => {
+    const f: Finding = { severity: "error", code, message, snapshot, ...(p !== undefined ? { path: p } : {}), ...(object ? { object } : {}) };
+    report.findings.push(f);
+    emit({ type: "finding", finding: f });
+  };
+
+  // Plan: read the whole manifest (it is verified end to end before anything is written).
+  const selected = pathSelector(opts.include);
+  const dirs: DirManifestEntry[] = [];
+  const symlinks: SymlinkManifestEntry[] = [];
+  const byPack = new Map<string, Map<string, FileManifestEntry>>();
+  const wantedDirs = new Set<string>();
+  await readManifest(repo.storage, manifestKey(seal.body.manifest.id), seal.body.manifest, opts.identities, (e, header) => {
+    if (header.snapshot !== snapshot) throw new IsnadError("integrity", `manifest belongs to snapshot ${header.snapshot}, not ${snapshot}`);
+    if (!selected(e.path)) {
+      if (e.type === "dir") dirs.push(e); // may still be needed as a parent of something selected
+      return;
+    }
+    for (const p of parentsOf(e.path)) wantedDirs.add(p);
+    switch (e.type) {
+      case "dir":
+        dirs.push(e);
+        wantedDirs.add(e.path);
+        break;
+      case "symlink":
+        symlinks.push(e);
+        break;
+      case "file": {
+        let m = byPack.get(e.pack);
+        if (!m) byPack.set(e.pack, (m = new Map()));
+        m.set(memberOf(e), e);
+        break;
+      }
+      case "missing":
+        report.notStored.push({ path: e.path, why: `unreadable at backup time: ${e.error}` });
+        break;
+      case "skipped":
+        report.notStored.push({ path: e.path, why: `not stored: ${e.reason}` });
+        break;
+    }
+  });
+  const packs = new Map(seal.body.packs.map((p) => [p.id, p]));
+  const linkPaths = new Set(symlinks.map((s) => s.path));
+  const underLink = (p: string) => parentsOf(p).some((d) => linkPaths.has(d));
+
+  // Folders, outermost first (manifest order); private until their modes are applied at the end.
+  const keptDirs = dirs.filter((d) => wantedDirs.has(d.path));
+  for (const d of keptDirs) {
+    if (underLink(d.path)) {
+      refuse("entry-refused", `${d.path}: refused, it lies under a symlink of the same snapshot`, d.path);
+      continue;
+    }
+    try {
+      await ensureDir(target, d.path);
+      report.dirs++;
+    } catch (e) {
+      refuse("restore-failed", `${d.path}: ${messageOf(e)}`, d.path);
+    }
+  }
+
+  // Files, pack by pack.
+  for (const [packId, members] of byPack) {
+    const ref = packs.get(packId);
+    const key = packKey(packId);
+    if (!ref) {
+      for (const e of members.values()) refuse("manifest-mismatch", `${e.path}: its pack ${packId.slice(0, 16)}… is not listed in the seal`, e.path, key);
+      continue;
+    }
+    const done = new Set<string>();
+    try {
+      await readPack(repo.storage, key, ref, opts.identities, async (m) => {
+        const name = m.header.name;
+        if (name === PACK_CHECKSUMS_MEMBER && m.header.type === "file") return;
+        const why = unsafePathReason(name);
+        if (why) return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: ${why}`, name, key);
+        if (m.header.type !== "file") return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: a ${m.header.type}, packs hold only regular files`, name, key);
+        if (done.has(name)) return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: duplicate`, name, key);
+        const e = members.get(name);
+        if (!e) return; // not selected, or stored for another snapshot: drained unread
+        done.add(name);
+        if (m.header.size !== e.size) {
+          return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: ${m.header.size} bytes, the manifest says ${e.size}`, e.path, key);
+        }
+        if (underLink(e.path)) return refuse("entry-refused", `${e.path}: refused, it lies under a symlink of the same snapshot`, e.path);
+        const written = await writeFileEntry(target, e, m.data);
+        if (written !== true) return refuse("member-hash", `${e.path}: ${written}; not restored`, e.path, key);
+        report.files++;
+        report.bytes += e.size;
+        emit({ type: "file", path: e.path, bytes: e.size });
+      });
+    } catch (err) {
+      if (err instanceof IsnadError && err.kind === "config") throw err;
+      refuse((err as { notFound?: boolean }).notFound ? "object-missing" : "pack-invalid", `${key}: ${messageOf(err)}`, undefined, key);
+    }
+    for (const [member, e] of members) {
+      if (!done.has(member)) refuse("member-missing", `${e.path}: not found in ${key}; not restored`, e.path, key);
+    }
+  }
+
+  // Symlinks last.
+  for (const s of symlinks) {
+    const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(s.path), s.target));
+    if (path.posix.isAbsolute(s.target) || resolved === ".." || resolved.startsWith("../")) {
+      refuse("entry-refused", `${s.path}: refused symlink to ${JSON.stringify(s.target)}: it points outside the restore target`, s.path);
+      continue;
+    }
+    if (underLink(s.path)) {
+      refuse("entry-refused", `${s.path}: refused, it lies under a symlink of the same snapshot`, s.path);
+      continue;
+    }
+    try {
+      await writeSymlink(target, s);
+      report.symlinks++;
+    } catch (e) {
+      refuse("restore-failed", `${s.path}: ${messageOf(e)}`, s.path);
+    }
+  }
+
+  // Folder modes and times, deepest first, so setting a child does not disturb its parent's mtime.
+  for (const d of [...keptDirs].reverse()) {
+    const abs = path.join(target, ...d.path.split("/"));
+    try {
+      const st = await fsp.lstat(abs);
+      if (!st.isDirectory()) continue;
+      if (isRoot) await fsp.lchown(abs, d.uid, d.gid).catch(() => undefined);
+      await fsp.chmod(abs, d.mode & 0o7777);
+      await fsp.utimes(abs, nsToSeconds(d.mtime), nsToSeconds(d.mtime));
+    } catch {
+      // already reported when the folder could not be made
+    }
+  }
+  return report;
+}
+
+async function prepareTarget(target: string, overwrite: boolean): Promise<string> {
+  const abs = path.resolve(target);
+  let st: fs.Stats | undefined;
+  try {
+    st = await fsp.stat(abs);
+  } catch (e) {
+    if (errnoCode(e) !== "ENOENT") throw configError(`restore target ${abs}: ${messageOf(e)}`);
+  }
+  if (st && !st.isDirectory()) throw configError(`restore target ${abs} is a file, not a folder`, { hint: "give --target a new or empty folder" });
+  if (st && !overwrite && (await fsp.readdir(abs)).length > 0) {
+    throw usageError(`restore target ${abs} is not empty`, "restore into a new folder, or pass --overwrite to replace what is there");
+  }
+  await fsp.mkdir(abs, { recursive: true, mode: 0o700 });
+  return fsp.realpath(abs);
+}
+
+/** Makes target/rel a folder, creating missing parents, refusing to pass through anything that is not a real folder. */
+async function ensureDir(target: string, rel: string): Promise<string> {
+  let cur = target;
+  for (const seg of rel.split("/")) {
+    cur = path.join(cur, seg);
+    let st: fs.Stats | undefined;
+    try {
+      st = await fsp.lstat(cur);
+    } catch (e) {
+      if (errnoCode(e) !== "ENOENT") throw e;
+    }
+    if (!st) await fsp.mkdir(cur, { mode: 0o700 });
+    else if (!st.isDirectory()) {
+      throw new Error(`${path.relative(target, cur)} exists and is not a folder (${st.isSymbolicLink() ? "a symlink" : "a file"}); refusing to write through it`);
+    }
+  }
+  return cur;
+}
+
+/**
+ * Streams one file to a temporary name beside its destination, checks size and SHA-256, applies
+ * metadata, then renames it into place. Returns true, or why it was not restored.
+ */
+async function writeFileEntry(target: string, e: FileManifestEntry, data: AsyncIterable<Buffer>): Promise<true | string> {
+  const segs = e.path.split("/");
+  const name = segs.pop()!;
+  const dir = segs.length ? await ensureDir(target, segs.join("/")) : target;
+  const dest = path.join(dir, name);
+  const tmp = path.join(dir, `.isnad-restore-${randomBytes(6).toString("hex")}`);
+  const fh = await fsp.open(tmp, "wx", 0o600);
+  let ok = false;
+  try {
+    const hash = createHash("sha256");
+    let size = 0;
+    for await (const chunk of data) {
+      hash.update(chunk);
+      size += chunk.length;
+      if (size > e.size) return `more than the ${e.size} bytes the manifest records`;
+      await fh.write(chunk);
+    }
+    if (size !== e.size) return `${size} bytes instead of ${e.size}`;
+    if (hash.digest("hex") !== e.sha256) return "content does not match its SHA-256 in the manifest";
+    if (isRoot) await fh.chown(e.uid, e.gid).catch(() => undefined);
+    await fh.chmod(e.mode & 0o7777);
+    await fh.utimes(nsToSeconds(e.mtime), nsToSeconds(e.mtime));
+    await fh.sync();
+    ok = true;
+  } finally {
+    await fh.close();
+    if (!ok) await fsp.rm(tmp, { force: true });
+  }
+  const existing = await fsp.lstat(dest).catch(() => undefined);
+  if (existing?.isDirectory()) {
+    await fsp.rm(tmp, { force: true });
+    return "a folder is in the way";
+  }
+  await fsp.rename(tmp, dest); // replaces a file or symlink without following it
+  return true;
+}
+
+async function writeSymlink(target: string, s: SymlinkManifestEntry): Promise<void> {
+  const segs = s.path.split("/");
+  const name = segs.pop()!;
+  const dir = segs.length ? await ensureDir(target, segs.join("/")) : target;
+  const dest = path.join(dir, name);
+  const existing = await fsp.lstat(dest).catch(() => undefined);
+  if (existing?.isDirectory()) throw new Error("a folder is in the way");
+  if (existing) await fsp.rm(dest);
+  await fsp.symlink(s.target, dest);
+  if (isRoot) await fsp.lchown(dest, s.uid, s.gid).catch(() => undefined);
+  await fsp.lutimes(dest, nsToSeconds(s.mtime), nsToSeconds(s.mtime));
+}
+
+/** Nanosecond strings to the seconds utimes takes (it keeps about a microsecond). */
+export function nsToSeconds(ns: string): number {
+  const n = BigInt(ns);
+  return Number(n / 1_000_000_000n) + Number(n % 1_000_000_000n) / 1e9;
+}

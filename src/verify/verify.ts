@@ -1,0 +1,333 @@
+/**
+ * verify: proves snapshots complete and unaltered.
+ * Without a key: every seal decodes, is canonical, is signed by the repository's signer, and the
+ * chain of parents is unbroken; every object a checked seal names exists with its size and
+ * SHA-256. With identities: also every manifest and pack is decrypted as a stream (nothing is
+ * written) and every file's size and SHA-256 is checked against its manifest entry.
+ */
+import { createHash } from "node:crypto";
+import { pipeline } from "node:stream/promises";
+import { Writable } from "node:stream";
+import type { AgeIdentities } from "../crypto/age.js";
+import { IsnadError, messageOf } from "../errors.js";
+import { manifestKey, packKey, SEALS_PREFIX } from "../format/layout.js";
+import { memberOf } from "../format/manifest.js";
+import { decodeSeal, type ObjectRef } from "../format/seal.js";
+import { PACK_CHECKSUMS_MEMBER, parseSha256sum } from "../format/sha256sum.js";
+import { verifyEd25519 } from "../keys/signer.js";
+import { readManifest, readPack } from "../pack/reader.js";
+import { listSealFiles, signerPublicKey, type ReadableSeal, type Repository } from "../repo/repository.js";
+import type { Finding } from "./findings.js";
+
+export type VerifyEvent = { type: "object"; key: string; bytes: number } | { type: "finding"; finding: Finding };
+
+export interface VerifyOptions {
+  repo: Repository;
+  /** Snapshot ids (full) to check objects of; undefined = all. The chain is always checked whole. */
+  snapshots?: string[];
+  identities?: AgeIdentities;
+  /** A signer fingerprint the user recorded: must equal the repository's. */
+  expectedSigner?: string;
+  /** A chain head (seal hash) from an earlier log: must be present. */
+  expectedHead?: string;
+  onEvent?: (e: VerifyEvent) => void;
+}
+
+export interface VerifyReport {
+  repository: string;
+  signer: string;
+  chainHead: string | null;
+  seals: number;
+  snapshotsChecked: string[];
+  objectsChecked: number;
+  bytesChecked: number;
+  filesChecked: number;
+  withKey: boolean;
+  findings: Finding[];
+}
+
+export async function verifyRepository(opts: VerifyOptions): Promise<VerifyReport> {
+  const { repo } = opts;
+  const emit = opts.onEvent ?? (() => undefined);
+  const findings: Finding[] = [];
+  const add = (f: Finding) => {
+    findings.push(f);
+    emit({ type: "finding", finding: f });
+  };
+  const report: VerifyReport = {
+    repository: repo.config.id,
+    signer: repo.config.signer.fingerprint,
+    chainHead: null,
+    seals: 0,
+    snapshotsChecked: [],
+    objectsChecked: 0,
+    bytesChecked: 0,
+    filesChecked: 0,
+    withKey: opts.identities !== undefined,
+    findings,
+  };
+
+  if (opts.expectedSigner && opts.expectedSigner.toLowerCase() !== repo.config.signer.fingerprint) {
+    add({
+      severity: "error",
+      code: "seal-signer",
+      message: `the repository's signer is ${repo.config.signer.fingerprint}, not the expected ${opts.expectedSigner}: isnad.json was replaced or this is another repository`,
+    });
+    return report; // every signature check below would trust the wrong key
+  }
+
+  const seals = await checkSeals(repo, add);
+  report.seals = seals.length;
+  checkChain(seals, add);
+  report.chainHead = seals.at(-1)?.hash ?? null;
+  if (opts.expectedHead && !seals.some((s) => s.hash === opts.expectedHead?.toLowerCase())) {
+    add({
+      severity: "error",
+      code: "chain-head-missing",
+      message: `no seal has the chain head ${opts.expectedHead}: a snapshot recorded earlier is gone or was rewritten`,
+    });
+  }
+
+  const wanted = opts.snapshots ? new Set(opts.snapshots) : undefined;
+  const checked = seals.filter((s) => !wanted || wanted.has(s.body.snapshot));
+  report.snapshotsChecked = checked.map((s) => s.body.snapshot);
+
+  // Storage-level check: each object once, whichever snapshots name it.
+  const objects = new Map<string, { key: string; ref: ObjectRef; snapshot: string; kind: "manifest" | "pack" }>();
+  for (const s of checked) {
+    objects.set(manifestKey(s.body.manifest.id), { key: manifestKey(s.body.manifest.id), ref: s.body.manifest, snapshot: s.body.snapshot, kind: "manifest" });
+    for (const p of s.body.packs) objects.set(packKey(p.id), { key: packKey(p.id), ref: p, snapshot: s.body.snapshot, kind: "pack" });
+  }
+  const intact = new Set<string>();
+  if (!opts.identities) {
+    for (const o of objects.values()) {
+      if (await checkStoredObject(repo, o, add)) intact.add(o.key);
+      report.objectsChecked++;
+      report.bytesChecked += o.ref.size;
+      emit({ type: "object", key: o.key, bytes: o.ref.size });
+    }
+    return report;
+  }
+
+  // With the key: manifests first (they say what each pack must hold), then each pack once.
+  const expected = new Map<string, Map<string, { sha256: string; size: number; path: string; snapshot: string }>>();
+  for (const s of checked) {
+    const o = objects.get(manifestKey(s.body.manifest.id))!;
+    const listed = new Set(s.body.packs.map((p) => p.id));
+    try {
+      await readManifest(repo.storage, o.key, s.body.manifest, opts.identities, (e, header) => {
+        if (header.snapshot !== s.body.snapshot) {
+          throw new IsnadError("integrity", `manifest belongs to snapshot ${header.snapshot}, not ${s.body.snapshot}`);
+        }
+        if (e.type !== "file") return;
+        if (!listed.has(e.pack)) {
+          add({ severity: "error", code: "manifest-mismatch", snapshot: s.body.snapshot, path: e.path, object: e.pack, message: `${e.path} is stored in pack ${e.pack.slice(0, 16)}…, which the seal does not list` });
+          return;
+        }
+        let members = expected.get(e.pack);
+        if (!members) expected.set(e.pack, (members = new Map()));
+        const member = memberOf(e);
+        const prev = members.get(member);
+        if (prev && (prev.sha256 !== e.sha256 || prev.size !== e.size)) {
+          add({ severity: "error", code: "manifest-mismatch", snapshot: s.body.snapshot, path: e.path, message: `${e.path}: snapshots ${prev.snapshot} and ${s.body.snapshot} disagree about pack member ${member}` });
+        }
+        members.set(member, { sha256: e.sha256, size: e.size, path: e.path, snapshot: s.body.snapshot });
+      });
+    } catch (err) {
+      addObjectError(add, err, { snapshot: s.body.snapshot, object: o.key, code: "manifest-invalid" });
+    }
+    report.objectsChecked++;
+    report.bytesChecked += o.ref.size;
+    emit({ type: "object", key: o.key, bytes: o.ref.size });
+  }
+  for (const o of objects.values()) {
+    if (o.kind !== "pack") continue;
+    report.filesChecked += await checkPackContent(repo, o, opts.identities, expected.get(o.ref.id) ?? new Map(), add);
+    report.objectsChecked++;
+    report.bytesChecked += o.ref.size;
+    emit({ type: "object", key: o.key, bytes: o.ref.size });
+  }
+  return report;
+}
+
+/** Reads every seal file; returns those that decode and verify, sorted by seq. */
+async function checkSeals(repo: Repository, add: (f: Finding) => void): Promise<ReadableSeal[]> {
+  const key = signerPublicKey(repo);
+  const good: ReadableSeal[] = [];
+  for (const f of await listSealFiles(repo)) {
+    if (!f.snapshotId) {
+      add({ severity: "warning", code: "seal-unreadable", object: f.key, message: `${f.key} is not a seal file name; ignored` });
+      continue;
+    }
+    let d;
+    try {
+      d = decodeSeal(f.bytes);
+    } catch (e) {
+      add({ severity: "error", code: "seal-unreadable", snapshot: f.snapshotId, object: f.key, message: `${f.key}: ${messageOf(e)}` });
+      continue;
+    }
+    if (d.body.snapshot !== f.snapshotId || d.body.repository !== repo.config.id) {
+      add({ severity: "error", code: "seal-unreadable", snapshot: f.snapshotId, object: f.key, message: `${f.key} names snapshot ${d.body.snapshot} of repository ${d.body.repository}: it was copied or renamed` });
+      continue;
+    }
+    if (d.body.signer !== repo.config.signer.fingerprint || !verifyEd25519(key, d.signedBytes, d.signature)) {
+      add({ severity: "error", code: "seal-signature", snapshot: f.snapshotId, object: f.key, message: `${f.key}: signature does not verify with the repository's signer key` });
+      continue;
+    }
+    good.push({ ...d, key: f.key });
+  }
+  return good.sort((a, b) => a.body.seq - b.body.seq);
+}
+
+/** The chain: seq 1, 2, 3… each naming the previous seal's hash as parent. */
+function checkChain(seals: ReadableSeal[], add: (f: Finding) => void): void {
+  let prev: ReadableSeal | undefined;
+  for (const s of seals) {
+    const snap = s.body.snapshot;
+    if (prev && s.body.seq === prev.body.seq) {
+      add({ severity: "error", code: "chain-fork", snapshot: snap, message: `snapshots ${prev.body.snapshot} and ${snap} both claim place ${s.body.seq} in the chain` });
+      continue;
+    }
+    const expectedSeq = (prev?.body.seq ?? 0) + 1;
+    if (s.body.seq !== expectedSeq) {
+      const missing = s.body.seq - expectedSeq === 1 ? `${expectedSeq}` : `${expectedSeq} to ${s.body.seq - 1}`;
+      add({ severity: "error", code: "chain-gap", snapshot: snap, message: `seal${s.body.seq - expectedSeq === 1 ? "" : "s"} ${missing} of the chain ${s.body.seq - expectedSeq === 1 ? "is" : "are"} missing before snapshot ${snap} (seq ${s.body.seq})` });
+    } else if (s.body.parent !== (prev?.hash ?? null)) {
+      add({ severity: "error", code: "chain-parent", snapshot: snap, message: `snapshot ${snap} (seq ${s.body.seq}) names parent ${s.body.parent?.slice(0, 16) ?? "none"}…, but seal ${expectedSeq - 1} hashes to ${prev?.hash.slice(0, 16) ?? "none"}…` });
+    }
+    prev = s;
+  }
+}
+
+async function checkStoredObject(
+  repo: Repository,
+  o: { key: string; ref: ObjectRef; snapshot: string },
+  add: (f: Finding) => void,
+): Promise<boolean> {
+  const where = { snapshot: o.snapshot, object: o.key };
+  const st = await repo.storage.stat(o.key);
+  if (!st) {
+    add({ severity: "error", code: "object-missing", ...where, message: `${o.key} is missing (named by snapshot ${o.snapshot})` });
+    return false;
+  }
+  if (st.size !== o.ref.size) {
+    add({ severity: "error", code: "object-size", ...where, message: `${o.key} is ${st.size} bytes; snapshot ${o.snapshot} recorded ${o.ref.size}` });
+    return false;
+  }
+  const hash = createHash("sha256");
+  try {
+    await pipeline(
+      await repo.storage.get(o.key),
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          hash.update(chunk);
+          cb();
+        },
+      }),
+    );
+  } catch (e) {
+    add({ severity: "error", code: "object-unreadable", ...where, message: `${o.key}: ${messageOf(e)}` });
+    return false;
+  }
+  const got = hash.digest("hex");
+  if (got !== o.ref.id) {
+    add({ severity: "error", code: "object-hash", ...where, message: `${o.key} has SHA-256 ${got.slice(0, 16)}…: its content was altered` });
+    return false;
+  }
+  return true;
+}
+
+function addObjectError(
+  add: (f: Finding) => void,
+  err: unknown,
+  where: { snapshot: string; object: string; code: Finding["code"] },
+): void {
+  if (err instanceof IsnadError && err.kind === "config") throw err; // wrong key: not a finding about the data
+  const notFound = (err as { notFound?: boolean }).notFound === true;
+  add({
+    severity: "error",
+    code: notFound ? "object-missing" : where.code,
+    snapshot: where.snapshot,
+    object: where.object,
+    message: notFound ? `${where.object} is missing (named by snapshot ${where.snapshot})` : `${where.object}: ${messageOf(err)}`,
+  });
+}
+
+/** Decrypts one pack and checks each member against what the manifests expect. Returns files checked. */
+async function checkPackContent(
+  repo: Repository,
+  o: { key: string; ref: ObjectRef; snapshot: string },
+  identities: AgeIdentities,
+  expected: Map<string, { sha256: string; size: number; path: string; snapshot: string }>,
+  add: (f: Finding) => void,
+): Promise<number> {
+  const seen = new Map<string, string>();
+  let checklist: Array<{ sha256: string; name: string }> | undefined;
+  let files = 0;
+  const where = { snapshot: o.snapshot, object: o.key };
+  try {
+    await readPack(repo.storage, o.key, o.ref, identities, async (m) => {
+      const name = m.header.name;
+      if (seen.has(name) || (name === PACK_CHECKSUMS_MEMBER && checklist)) {
+        add({ severity: "error", code: "member-duplicate", ...where, path: name, message: `${o.key}: member ${JSON.stringify(name)} appears twice` });
+        return;
+      }
+      if (m.header.type !== "file") {
+        add({ severity: "error", code: "member-type", ...where, path: name, message: `${o.key}: member ${JSON.stringify(name)} is a ${m.header.type}; packs hold only regular files` });
+        return;
+      }
+      if (name === PACK_CHECKSUMS_MEMBER) {
+        const chunks: Buffer[] = [];
+        let n = 0;
+        for await (const c of m.data) {
+          n += c.length;
+          if (n > 64 << 20) throw new IsnadError("integrity", `${PACK_CHECKSUMS_MEMBER} is implausibly large`);
+          chunks.push(c);
+        }
+        checklist = parseSha256sum(Buffer.concat(chunks).toString("utf8"));
+        return;
+      }
+      const h = createHash("sha256");
+      let size = 0;
+      for await (const c of m.data) {
+        h.update(c);
+        size += c.length;
+      }
+      const sha = h.digest("hex");
+      seen.set(name, sha);
+      files++;
+      const want = expected.get(name);
+      if (!want) return; // stored for a snapshot not being checked; the checksum list still covers it
+      if (size !== want.size) {
+        add({ severity: "error", code: "member-size", ...where, snapshot: want.snapshot, path: want.path, message: `${want.path}: ${size} bytes in ${o.key}, the manifest says ${want.size}` });
+      } else if (sha !== want.sha256) {
+        add({ severity: "error", code: "member-hash", ...where, snapshot: want.snapshot, path: want.path, message: `${want.path}: content in ${o.key} does not match its SHA-256 in the manifest` });
+      }
+    });
+  } catch (err) {
+    addObjectError(add, err, { ...where, code: "pack-invalid" });
+    return files;
+  }
+  for (const [member, want] of expected) {
+    if (!seen.has(member)) {
+      add({ severity: "error", code: "member-missing", ...where, snapshot: want.snapshot, path: want.path, message: `${want.path}: not in ${o.key}, where the manifest says it is` });
+    }
+  }
+  if (!checklist) {
+    add({ severity: "error", code: "pack-checksums", ...where, message: `${o.key}: has no ${PACK_CHECKSUMS_MEMBER}` });
+  } else {
+    const listed = new Map(checklist.map((c) => [c.name, c.sha256]));
+    for (const [name, sha] of seen) {
+      const l = listed.get(name);
+      if (l === undefined) add({ severity: "error", code: "member-unexpected", ...where, path: name, message: `${o.key}: member ${JSON.stringify(name)} is not in the pack's checksum list` });
+      else if (l !== sha) add({ severity: "error", code: "pack-checksums", ...where, path: name, message: `${o.key}: member ${JSON.stringify(name)} does not match the pack's checksum list` });
+    }
+    if (listed.size !== seen.size) {
+      for (const name of listed.keys())
+        if (!seen.has(name)) add({ severity: "error", code: "pack-checksums", ...where, path: name, message: `${o.key}: checksum list names ${JSON.stringify(name)}, which the pack lacks` });
+    }
+  }
+  return files;
+}
+
+export { SEALS_PREFIX };
