@@ -147,14 +147,16 @@ function compareEntry(l: SourceEntry, e: ManifestEntry, rel: string, add: (k: Ch
       const sha = hashFile(l.abs);
       if (sha === undefined) add("unverifiable", rel, "cannot be read now");
       else if (sha !== e.sha256) add("modified", rel, "content changed (same size)");
-      else if (msOf(stat.mtimeNs) !== msOf(BigInt(e.mtime))) add("mtime", rel, "same content, modification time changed");
+      else if (mtimeDiffers(stat.mtimeNs, BigInt(e.mtime))) add("mtime", rel, "same content, modification time changed");
     }
   }
   if (e.type !== "symlink" && Number(stat.mode & 0o7777n) !== e.mode) add("mode", rel, `mode ${octal(Number(stat.mode))}, was ${octal(e.mode)}`);
   if (Number(stat.uid) !== e.uid || Number(stat.gid) !== e.gid) add("owner", rel, `owner ${stat.uid}:${stat.gid}, was ${e.uid}:${e.gid}`);
 }
 
-const msOf = (ns: bigint) => ns / 1_000_000n;
+/** Copy tools keep mtimes to the millisecond or microsecond (utimes takes a double), so only a
+ * difference of a millisecond or more counts. */
+const mtimeDiffers = (a: bigint, b: bigint) => (a > b ? a - b : b - a) >= 1_000_000n;
 
 const HASH_BUF = Buffer.allocUnsafe(1 << 20);
 function hashFile(abs: string): string | undefined {
