@@ -1,0 +1,14 @@
+/** The config file: its types, loading and validation. */
+export {
+  type Config,
+  type SourceConfig,
+  type DirSourceConfig,
+  type CommandSourceConfig,
+  CONFIG_FILE_NAME,
+  USER_CONFIG_FILE_NAME,
+  LABEL_PATTERN,
+  loadConfig,
+  parseConfig,
+  adHocSources,
+  userConfigDir,
+} from "./config.js";
