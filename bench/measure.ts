@@ -1,0 +1,89 @@
+/**
+ * Runs one command, timed by the wall clock, with its peak RSS from GNU time (`/usr/bin/time -f %M`).
+ * A pipeline runs as `bash -o pipefail -c …` under one `time`: the kernel's ru_maxrss for a waited
+ * child covers its waited-for descendants too, so the figure is the MAX over the pipeline's processes
+ * (tar, age and bash), not their sum.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import path from "node:path";
+
+export interface Cmd {
+  argv: string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface Measured {
+  seconds: number;
+  /** Peak RSS in KiB, or null when GNU time is not available. */
+  rssKiB: number | null;
+  code: number;
+  /** Last lines of stdout+stderr, for error reports. */
+  tail: string;
+}
+
+export const GNU_TIME = "/usr/bin/time";
+
+export function haveGnuTime(): boolean {
+  if (!fs.existsSync(GNU_TIME)) return false;
+  const r = spawnSync(GNU_TIME, ["-f", "%M", "true"], { encoding: "utf8" });
+  return r.status === 0 && /^\d+\s*$/m.test(r.stderr);
+}
+
+/** A pipeline: script gets args as "$1", "$2", … (no quoting to get wrong). */
+export function shell(script: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Cmd {
+  return { argv: ["bash", "-o", "pipefail", "-c", script, "bash", ...args], cwd, env };
+}
+
+const TAIL = 3000;
+
+export function measure(cmd: Cmd, opts: { useTime: boolean; scratch: string; log?: string }): Promise<Measured> {
+  const rssFile = path.join(opts.scratch, `rss-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.txt`);
+  const argv = opts.useTime ? [GNU_TIME, "-f", "%M", "-o", rssFile, ...cmd.argv] : cmd.argv;
+  return new Promise((resolve, reject) => {
+    let tail = "";
+    const keep = (d: Buffer) => {
+      tail = (tail + d.toString("utf8")).slice(-TAIL);
+      if (opts.log) fs.appendFileSync(opts.log, d);
+    };
+    const t0 = process.hrtime.bigint();
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: cmd.cwd, env: cmd.env, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.on("data", keep);
+    child.stderr.on("data", keep);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      let rssKiB: number | null = null;
+      if (opts.useTime) {
+        try {
+          const lines = fs.readFileSync(rssFile, "utf8").trim().split("\n");
+          const v = Number(lines.at(-1));
+          if (Number.isFinite(v)) rssKiB = v;
+          fs.rmSync(rssFile, { force: true });
+        } catch {
+          /* time wrote nothing (killed) */
+        }
+      }
+      resolve({ seconds, rssKiB, code: code ?? (signal ? 128 : -1), tail });
+    });
+  });
+}
+
+/** Untimed setup step; throws with the output on failure. */
+export function runChecked(cmd: Cmd, what: string): string {
+  const r = spawnSync(cmd.argv[0]!, cmd.argv.slice(1), { cwd: cmd.cwd, env: cmd.env, encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.error) throw new Error(`${what}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`${what}: exit ${r.status}\n${(r.stdout + r.stderr).slice(-TAIL)}`);
+  return r.stdout;
+}
+
+export function commandExists(name: string): boolean {
+  return spawnSync("sh", ["-c", `command -v '${name}'`], { stdio: "ignore" }).status === 0;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

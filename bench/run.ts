@@ -1,0 +1,321 @@
+/**
+ * `npm run bench [-- options]`: isnad against tar -c | age, restic and borg on the same data.
+ *
+ * For each corpus (docs: ~1 GiB of real files + 3 × 100 MiB random; small: 50,000 files of 1-8 KiB)
+ * and each round (a warm-up first, then --runs rounds, tools alternating round-robin), every tool gets
+ * a fresh repository and runs: first snapshot, re-run with nothing changed, re-run after 1 % of the
+ * files changed, verify every byte, restore into a fresh folder. The corpus is put back to its
+ * original bytes before each tool's turn. Prints medians, MB/s, peak RSS, repository size and the
+ * ratios isnad/peer, then writes bench/results/<date>.md and .json.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { buildDocs, buildSmall, Mutation, dirBytes, treeTotals, type Corpus, type CorpusName } from "./corpus.js";
+import { commandExists, haveGnuTime, measure } from "./measure.js";
+import { corpusTable, OPS, targets, targetsTable, type CorpusResult, type OpId, type ToolResult } from "./report.js";
+import { makeTool, TOOL_NAMES, type Tool, type ToolName } from "./tools.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const ISNAD_BIN = path.join(ROOT, "dist/bin/isnad.js");
+const GiB = 1 << 30;
+
+const USAGE = `usage: node dist/bench/run.js [options]   (npm run bench -- [options])
+  --corpus docs|small|both   which corpus (default both)
+  --tools a,b,…              subset of ${TOOL_NAMES.join(",")} (default all)
+  --runs N                   measured rounds, median reported (default 3)
+  --no-warmup                skip the warm-up round
+  --quick                    tiny corpora (200 files + one 5 MiB file), 1 run, no warm-up; results to a temp dir
+  --save                     with --quick: write to bench/results anyway
+  --workdir DIR              where the temp folder goes (default ${os.tmpdir()})
+  --keep                     keep the temp folder (corpora, repositories, logs)
+  --no-install               never apt-get install missing tools`;
+
+function die(msg: string, code = 2): never {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(code);
+}
+
+const t0 = Date.now();
+function progress(msg: string): void {
+  const s = Math.round((Date.now() - t0) / 1000);
+  const hms = `${String(Math.floor(s / 3600)).padStart(2, "0")}:${String(Math.floor(s / 60) % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+  process.stderr.write(`[bench ${hms}] ${msg}\n`);
+}
+
+function parse() {
+  let a;
+  try {
+    a = parseArgs({
+      options: {
+        quick: { type: "boolean", default: false },
+        save: { type: "boolean", default: false },
+        corpus: { type: "string", default: "both" },
+        tools: { type: "string", default: TOOL_NAMES.join(",") },
+        runs: { type: "string" },
+        "no-warmup": { type: "boolean", default: false },
+        workdir: { type: "string", default: os.tmpdir() },
+        keep: { type: "boolean", default: false },
+        "no-install": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    die(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (a.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const corpora: CorpusName[] = a.corpus === "both" ? ["docs", "small"] : a.corpus === "docs" || a.corpus === "small" ? [a.corpus] : die(`--corpus must be docs, small or both, not ${a.corpus}`);
+  const tools = a.tools.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const t of tools) if (!(TOOL_NAMES as readonly string[]).includes(t)) die(`unknown tool ${t}: use ${TOOL_NAMES.join(",")}`);
+  if (!tools.includes("isnad")) die("--tools must include isnad (the ratios are isnad/peer)");
+  const runs = a.runs !== undefined ? Number(a.runs) : a.quick ? 1 : 3;
+  if (!Number.isInteger(runs) || runs < 1) die(`--runs must be a positive integer, not ${a.runs}`);
+  return {
+    quick: a.quick,
+    save: a.save || !a.quick,
+    corpora,
+    tools: TOOL_NAMES.filter((t) => tools.includes(t)),
+    runs,
+    warmup: !a["no-warmup"] && !a.quick,
+    workdir: path.resolve(a.workdir),
+    keep: a.keep,
+    install: !a["no-install"] && !a.quick,
+  };
+}
+
+type Options = ReturnType<typeof parse>;
+
+function aptInstall(pkgs: string[]): boolean {
+  if (pkgs.length === 0) return true;
+  if (process.getuid?.() !== 0) {
+    progress(`WARNING: not root, cannot apt-get install ${pkgs.join(" ")}`);
+    return false;
+  }
+  progress(`installing from Debian: ${pkgs.join(" ")}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const up = spawnSync("apt-get", ["update", "-qq"], { stdio: ["ignore", "ignore", "inherit"], env });
+  const r = spawnSync("apt-get", ["install", "-y", "-qq", ...pkgs], { stdio: ["ignore", "ignore", "inherit"], env });
+  if (up.status !== 0 || r.status !== 0) {
+    progress(`WARNING: apt-get install ${pkgs.join(" ")} failed`);
+    return false;
+  }
+  return true;
+}
+
+/** Space needed in the temp folder: corpus + the largest repository (3 full tar|age archives) + a restore, with room to spare. */
+function checkDisk(opts: Options): void {
+  const need = opts.quick ? 0.25 * GiB : opts.corpora.reduce((s, c) => s + (c === "docs" ? 8 * GiB : 3 * GiB), 0);
+  const st = fs.statfsSync(opts.workdir);
+  const avail = st.bavail * st.bsize;
+  progress(`disk: ${(avail / GiB).toFixed(1)} GiB free in ${opts.workdir}, about ${(need / GiB).toFixed(1)} GiB needed`);
+  if (avail < need) {
+    die(`not enough disk space in ${opts.workdir}: ${(avail / GiB).toFixed(1)} GiB free, the benchmark needs about ${(need / GiB).toFixed(1)} GiB (corpus + repositories + restores); free some or pass --workdir DIR on a bigger disk`);
+  }
+}
+
+class StepFailed extends Error {}
+
+async function benchCorpus(corpus: Corpus, tools: Tool[], opts: Options, dirs: { runs: string; scratch: string; logs: string }, useTime: boolean): Promise<{ result: CorpusResult; failures: number }> {
+  const mutation = new Mutation(corpus);
+  const results = new Map<ToolName, ToolResult>(
+    tools.map((t) => [t.name, { tool: t.name, title: t.title, version: t.version(), ops: {}, restoreChecks: [] }]),
+  );
+  const expected = { files: corpus.files.length, bytes: corpus.bytes };
+  let failures = 0;
+  const rounds = opts.runs + (opts.warmup ? 1 : 0);
+  for (let round = 0; round < rounds; round++) {
+    const warm = opts.warmup && round === 0;
+    const label = warm ? "warm-up" : `run ${round + (opts.warmup ? 0 : 1)}/${opts.runs}`;
+    const order = tools.map((_, i) => tools[(i + round) % tools.length]!);
+    progress(`${corpus.name} ${label}: order ${order.map((t) => t.name).join(", ")}`);
+    for (const tool of order) {
+      const res = results.get(tool.name)!;
+      mutation.revert();
+      const dir = path.join(dirs.runs, `${corpus.name}-${tool.name}-${round}`);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir, { recursive: true });
+      try {
+        const run = tool.newRun(dir, corpus);
+        const step = async (op: OpId, cmd: ReturnType<typeof run.verify>, after?: () => void) => {
+          const log = path.join(dirs.logs, `${corpus.name}-${tool.name}-${round}-${op}.log`);
+          const m = await measure(cmd, { useTime, scratch: dirs.scratch, log });
+          const o = (res.ops[op] ??= { samples: [], errors: [] });
+          if (m.code !== 0) {
+            const msg = `${label}: exit ${m.code}: ${m.tail.trim().split("\n").slice(-5).join(" | ")}`;
+            o.errors.push(msg);
+            failures++;
+            throw new StepFailed(`${tool.name} ${op} ${msg}`);
+          }
+          const isSnap = op === "first" || op === "unchanged" || op === "changed";
+          const repoBytes = isSnap ? dirBytes(run.repo) : undefined;
+          if (!warm) o.samples.push({ round, seconds: m.seconds, rssKiB: m.rssKiB, ...(repoBytes !== undefined ? { repoBytes } : {}) });
+          progress(
+            `${corpus.name} ${label} ${tool.name.padEnd(7)} ${OPS.find((x) => x.id === op)!.title}: ${m.seconds.toFixed(2)} s, ${(corpus.bytes / 1e6 / m.seconds).toFixed(1)} MB/s` +
+              `${m.rssKiB !== null ? `, RSS ${(m.rssKiB / 1024).toFixed(0)} MiB` : ""}${repoBytes !== undefined ? `, repo ${(repoBytes / (1 << 20)).toFixed(1)} MiB` : ""}`,
+          );
+          after?.();
+        };
+        await step("first", run.snapshot(1));
+        await step("unchanged", run.snapshot(2));
+        mutation.apply();
+        await step("changed", run.snapshot(3));
+        await step("verify", run.verify());
+        const target = path.join(dir, "restore");
+        fs.mkdirSync(target);
+        await step("restore", run.restore(target), () => {
+          const got = treeTotals(target);
+          const check = got.files === expected.files && got.bytes === expected.bytes ? "ok" : `${label}: restored ${got.files} files / ${got.bytes} bytes, expected ${expected.files} / ${expected.bytes}`;
+          if (check !== "ok") {
+            progress(`WARNING: ${tool.name} restore check: ${check}`);
+            failures++;
+          }
+          res.restoreChecks.push(check);
+        });
+      } catch (e) {
+        progress(`WARNING: ${tool.name} failed in ${corpus.name} ${label}: ${(e as Error).message}`);
+        if (!(e instanceof StepFailed)) {
+          // a setup step (init) failed: count it against the first snapshot
+          (res.ops.first ??= { samples: [], errors: [] }).errors.push(`${label}: ${(e as Error).message}`);
+          failures++;
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  mutation.revert();
+  const { files, ...rest } = corpus;
+  return { result: { corpus: { ...rest, fileCount: files.length }, mutatedFiles: mutation.count, tools: [...results.values()] }, failures };
+}
+
+async function main(): Promise<void> {
+  const opts = parse();
+  if (!fs.existsSync(ISNAD_BIN)) die(`${ISNAD_BIN} is missing: run npm run build first (npm run bench does)`);
+  fs.mkdirSync(opts.workdir, { recursive: true });
+  checkDisk(opts);
+
+  // Tools: install what is missing (not in --quick), skip what is still missing, with a warning.
+  const wanted = opts.tools.map((name) => ({ name }));
+  const allTools = TOOL_NAMES.map((n) => ({ n, cmds: n === "isnad" ? [] : n === "tar-age" ? ["tar", "age", "age-keygen"] : [n] }));
+  const missingPkgs = new Set<string>();
+  for (const w of wanted) {
+    const t = allTools.find((x) => x.n === w.name)!;
+    if (t.cmds.some((c) => !commandExists(c))) for (const p of w.name === "borg" ? ["borgbackup"] : w.name === "tar-age" ? ["tar", "age"] : [w.name]) missingPkgs.add(p);
+  }
+  let useTime = haveGnuTime();
+  if (!useTime) missingPkgs.add("time");
+  if (missingPkgs.size && opts.install) {
+    aptInstall([...missingPkgs]);
+    useTime = haveGnuTime();
+  }
+  if (!useTime) progress("WARNING: GNU time (/usr/bin/time, Debian package time) is missing: peak RSS will not be measured");
+
+  const work = fs.mkdtempSync(path.join(opts.workdir, "isnad-bench-"));
+  const dirs = { corpus: path.join(work, "corpus"), runs: path.join(work, "runs"), scratch: path.join(work, "scratch"), logs: path.join(work, "logs"), tools: path.join(work, "tools") };
+  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+  progress(`work folder ${work}${opts.keep ? " (kept)" : ""}`);
+  const cleanup = () => {
+    if (!opts.keep) fs.rmSync(work, { recursive: true, force: true });
+  };
+  process.on("SIGINT", () => {
+    cleanup();
+    process.exit(130);
+  });
+  process.on("SIGTERM", () => {
+    cleanup();
+    process.exit(143);
+  });
+
+  const baseEnv: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([k, v]) => v !== undefined && !/^(RESTIC_|BORG_|ISNAD_|AGE_)/.test(k)),
+  );
+  // A private copy of the built CLI: others may rebuild dist/ while a long run goes on.
+  const frozen = path.join(work, "isnad");
+  fs.mkdirSync(frozen);
+  fs.cpSync(path.join(ROOT, "dist"), path.join(frozen, "dist"), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, "package.json"), path.join(frozen, "package.json"));
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(frozen, "node_modules"));
+  const isnadBin = path.join(frozen, path.relative(ROOT, ISNAD_BIN));
+  const git = (...args: string[]) => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" }).stdout?.trim() ?? "";
+  const source = { commit: git("rev-parse", "--short", "HEAD") || "?", dirty: git("status", "--porcelain", "--", "src", "bin").split("\n").filter(Boolean).length };
+
+  const tools: Tool[] = [];
+  const skipped: ToolResult[] = [];
+  for (const name of opts.tools) {
+    const tool = makeTool(name, { home: path.join(dirs.tools, name), isnadBin, baseEnv });
+    const missing = tool.commands.filter((c) => !commandExists(c));
+    if (missing.length) {
+      const why = `${missing.join(", ")} not installed (Debian: apt-get install ${tool.apt.join(" ")})`;
+      process.stdout.write(`WARNING: skipping ${tool.title}: ${why}\n`);
+      progress(`WARNING: skipping ${tool.title}: ${why}`);
+      skipped.push({ tool: name, title: tool.title, version: "", skipped: why, ops: {}, restoreChecks: [] });
+      continue;
+    }
+    tool.prepare();
+    tools.push(tool);
+  }
+
+  const startLoad = os.loadavg();
+  const corpusResults: CorpusResult[] = [];
+  let failures = 0;
+  try {
+    for (const name of opts.corpora) {
+      progress(`building corpus ${name}${opts.quick ? " (quick)" : ""} …`);
+      const corpus = name === "docs" ? buildDocs(dirs.corpus, { quick: opts.quick }) : buildSmall(dirs.corpus, { quick: opts.quick });
+      progress(`corpus ${name}: ${corpus.files.length} files, ${(corpus.bytes / (1 << 20)).toFixed(1)} MiB, built in ${corpus.buildSeconds.toFixed(1)} s`);
+      const r = await benchCorpus(corpus, tools, opts, dirs, useTime);
+      r.result.tools.push(...skipped);
+      corpusResults.push(r.result);
+      failures += r.failures;
+      fs.rmSync(path.join(corpus.parent, corpus.root), { recursive: true, force: true });
+    }
+  } finally {
+    cleanup();
+  }
+  const endLoad = os.loadavg();
+
+  // Report.
+  const date = new Date().toISOString().slice(0, 10);
+  const versions = [...corpusResults[0]?.tools ?? []].filter((t) => !t.skipped).map((t) => `${t.title}: ${t.version}`);
+  const tgt = targets(corpusResults);
+  const md = [
+    `# isnad benchmark, ${date}${opts.quick ? " (quick: tiny corpora, not a measurement)" : ""}`,
+    "",
+    `- machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${(os.totalmem() / GiB).toFixed(0)} GiB RAM, Node ${process.version}, ${os.platform()} ${os.release()}`,
+    `- load average (1 min) at start ${startLoad[0]!.toFixed(2)}, at end ${endLoad[0]!.toFixed(2)}; total time ${((Date.now() - t0) / 60000).toFixed(1)} min`,
+    `- versions: ${versions.join("; ")}; isnad built from commit ${source.commit}${source.dirty ? ` plus ${source.dirty} uncommitted file(s) under src/ and bin/` : ""}`,
+    `- method: per round every tool gets a fresh repository and runs the five steps in order; tools alternate round-robin (the order rotates each round); ${opts.warmup ? "one warm-up round (not counted), then " : "no warm-up, "}${opts.runs} measured round${opts.runs > 1 ? "s" : ""}, median shown. The page cache is warm (no privilege to drop it). The corpus gets its original bytes back before each tool's turn.`,
+    `- seconds: wall clock of the whole command; MB/s = corpus bytes (10^6) / median seconds, for every step (re-runs and verify read or check the whole corpus too); peak RSS: GNU time %M, highest over the measured runs; for a pipeline (tar | age) the max over its processes, not the sum; repo MiB: apparent size of the repository's files after that step (median).`,
+    `- commands: ${[...corpusResults[0]?.tools ?? []].filter((t) => !t.skipped).map((t) => tools.find((x) => x.name === t.tool)?.notes).join(" — ")}`,
+    "",
+    ...corpusResults.flatMap((r) => [corpusTable(r), ""]),
+    targetsTable(tgt),
+    "",
+  ].join("\n");
+  const json = { date, quick: opts.quick, options: { ...opts }, machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memBytes: os.totalmem(), node: process.version, isnadSource: source, loadStart: startLoad, loadEnd: endLoad }, results: corpusResults, targets: tgt };
+
+  process.stdout.write(`${md}\n`);
+  const outDir = opts.save ? path.join(ROOT, "bench/results") : path.join(opts.workdir, "isnad-bench-results");
+  fs.mkdirSync(outDir, { recursive: true });
+  const base = path.join(outDir, opts.quick ? `${date}-quick` : date);
+  fs.writeFileSync(`${base}.md`, md);
+  fs.writeFileSync(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
+  progress(`results written to ${base}.md and ${base}.json`);
+  if (failures) {
+    progress(`${failures} command(s) failed or restored wrong data: see the tables`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});
