@@ -55,5 +55,5 @@ export async function identitiesFor(explicit: string | undefined, config: Config
   const p = explicit ? path.resolve(explicit) : config?.identity;
   if (!p) throw usageError(`${purpose} needs the identity (private key)`, "pass -i KEYFILE, or set identity: in the config");
   const ids = await loadIdentities(p, () => readPassphrase(`identity file ${p}`));
-  return new AgeIdentities(ids);
+  return new AgeIdentities(ids, p);
 }

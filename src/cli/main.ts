@@ -30,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("-q, --quiet", "print nothing on stdout but errors and --json", false)
     .addOption(new Option("--log-level <level>", "log level of the JSON log on stderr").choices(["debug", "info", "warn", "error", "silent"] as const).default("info" as const))
     .showHelpAfterError("(run isnad --help for usage)")
+    .configureOutput(commanderOutput)
     .exitOverride();
 
   const run = async (fn: (ctx: Context) => Promise<void>): Promise<void> => {
@@ -45,7 +46,8 @@ export async function main(argv: string[]): Promise<number> {
   };
 
   for (const c of [keygenCommand, initCommand, snapshotCommand, snapshotsCommand, verifyCommand, diffCommand, restoreCommand]) {
-    program.addCommand(c(run).exitOverride().showHelpAfterError("(run isnad help " + c.name.replace("Command", "") + " for usage)"));
+    const cmd = c(run);
+    program.addCommand(cmd.exitOverride().configureOutput(commanderOutput).showHelpAfterError(`(run isnad help ${cmd.name()} for usage)`));
   }
 
   try {
@@ -59,6 +61,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   return exitCode;
 }
+
+/** Parse errors read like every other error: one line starting "isnad: ". */
+const commanderOutput = {
+  outputError: (s: string, write: (s: string) => void) => write(s.replace(/^error: /, "isnad: ")),
+};
 
 /** One line on stderr ("isnad: message" plus a hint), logged too; returns the exit code. */
 function reportError(err: unknown, log: ReturnType<typeof createLogger> | undefined): number {

@@ -297,7 +297,11 @@ export class AgeEncryptor {
 export class AgeIdentities {
   readonly #decrypter = new Decrypter();
 
-  constructor(identities: readonly string[]) {
+  /** @param source where the identities came from (e.g. the identity file), named in errors */
+  constructor(
+    identities: readonly string[],
+    readonly source?: string,
+  ) {
     if (identities.length === 0) {
       throw configError("no age identities given", { hint: "pass an identity file (AGE-SECRET-KEY-…)" });
     }
@@ -333,7 +337,10 @@ export class AgeIdentities {
       // typage throws plain Errors; these two messages are the ones it uses (LIBRARIES.md §1).
       const message = messageOf(err);
       if (message === "no identity matched any of the file's recipients") {
-        throw configError("no identity matches this file (wrong or missing identity file?)", { cause: err });
+        throw configError(
+          `no identity matches this file (${this.source ? `wrong identity file ${this.source}?` : "wrong or missing identity file?"})`,
+          { cause: err, hint: "use the identity file made by isnad keygen whose recipient the repository encrypts to (see isnad.json)" },
+        );
       }
       if (message === "invalid header HMAC") {
         throw integrityError("invalid header MAC", { cause: err });

@@ -2,6 +2,7 @@
  * isnad.json: the repository's public configuration. Plaintext on purpose: anyone holding it can
  * check every seal (signer key) and encrypt to the repository (recipients); it holds no secret.
  */
+import { createHash } from "node:crypto";
 import * as z from "zod";
 import { canonicalJson } from "./canonical.js";
 
@@ -44,6 +45,15 @@ export function decodeRepoConfig(bytes: Uint8Array): RepoConfig {
   if (!r.success) {
     const issue = r.error.issues[0];
     throw new Error(`${issue?.path.join(".") || "(top level)"}: ${issue?.message ?? "invalid"}`);
+  }
+  // The fingerprint is what users record and compare; it must be the key's, or a swapped key
+  // could hide behind the owner's fingerprint. One key, one spelling: canonical base64 only.
+  const raw32 = Buffer.from(r.data.signer.public_key, "base64");
+  if (raw32.length !== 32 || raw32.toString("base64") !== r.data.signer.public_key) {
+    throw new Error("signer.public_key: not the canonical base64 of a 32-byte Ed25519 key");
+  }
+  if (createHash("sha256").update(raw32).digest("hex") !== r.data.signer.fingerprint) {
+    throw new Error("signer.fingerprint: does not match signer.public_key");
   }
   return r.data;
 }

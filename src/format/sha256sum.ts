@@ -22,6 +22,8 @@ export function parseSha256sum(text: string): Array<{ sha256: string; name: stri
     const body = escaped ? line.slice(1) : line;
     const m = /^([0-9a-f]{64}) [ *](.+)$/s.exec(body);
     if (!m?.[1] || m[2] === undefined) throw new Error(`malformed checksum line ${JSON.stringify(line)}`);
+    // GNU sha256sum -c --strict accepts only \\, \n and \r escapes; so do we.
+    if (escaped && !/^(?:[^\\]|\\[\\nr])*$/.test(m[2])) throw new Error(`malformed checksum line ${JSON.stringify(line)}`);
     const name = escaped
       ? m[2].replace(/\\(.)/g, (_s, c: string) => (c === "n" ? "\n" : c === "r" ? "\r" : c))
       : m[2];

@@ -3,7 +3,9 @@
  * snapshot references. Knows nothing of packs' contents or keys beyond the public ones.
  */
 import { randomBytes } from "node:crypto";
-import { configError, IsnadError, usageError } from "../errors.js";
+import { configError, IsnadError, messageOf, usageError } from "../errors.js";
+import { parseRecipient } from "../keys/recipients.js";
+import { verifyEd25519 } from "../keys/signer.js";
 import { REPO_CONFIG_KEY, SEALS_PREFIX, sealKey, snapshotIdOfKey } from "../format/layout.js";
 import { decodeRepoConfig, encodeRepoConfig, REPO_FORMAT, REPO_VERSION, type RepoConfig } from "../format/repo-config.js";
 import { decodeSeal, type DecodedSeal } from "../format/seal.js";
@@ -61,7 +63,15 @@ export async function openRepository(storage: Storage): Promise<Repository> {
     throw e;
   }
   try {
-    return { storage, config: decodeRepoConfig(bytes) };
+    const config = decodeRepoConfig(bytes);
+    for (const [i, r] of config.recipients.entries()) {
+      try {
+        await parseRecipient(r, "isnad.json");
+      } catch (e) {
+        throw new Error(`recipients[${i}] is not an age recipient (${messageOf(e)})`);
+      }
+    }
+    return { storage, config };
   } catch (e) {
     throw configError(`${storage.location}/${REPO_CONFIG_KEY} is corrupted: ${(e as Error).message}`, {
       cause: e,
@@ -95,23 +105,33 @@ export interface ReadableSeal extends DecodedSeal {
   key: string;
 }
 
-/** Seals that decode, sorted by seq; signature and chain are verify's business. */
-export async function readSeals(repo: Repository): Promise<ReadableSeal[]> {
+/**
+ * Seals that decode, belong to this repository and carry a valid signature of its signer,
+ * sorted by seq. Anything else is passed to onRejected (verify reports it in detail) and never
+ * used: no command acts on a snapshot whose seal does not verify.
+ */
+export async function readSeals(repo: Repository, onRejected?: (key: string, why: string) => void): Promise<ReadableSeal[]> {
+  const key = signerPublicKey(repo);
   const seals: ReadableSeal[] = [];
   for (const f of await listSealFiles(repo)) {
+    let why: string | undefined;
     try {
       const d = decodeSeal(f.bytes);
-      if (d.body.snapshot === f.snapshotId) seals.push({ ...d, key: f.key });
-    } catch {
-      // Undecodable seals are reported by verify; nothing else may rely on them.
+      if (d.body.snapshot !== f.snapshotId || d.body.repository !== repo.config.id) why = "it belongs to another snapshot or repository";
+      else if (d.body.signer !== repo.config.signer.fingerprint || !verifyEd25519(key, d.signedBytes, d.signature)) why = "its signature does not verify";
+      else seals.push({ ...d, key: f.key });
+    } catch (e) {
+      why = messageOf(e);
     }
+    if (why) onRejected?.(f.key, why);
   }
   return seals.sort((a, b) => a.body.seq - b.body.seq || a.body.snapshot.localeCompare(b.body.snapshot));
 }
 
 /** Resolves "latest", a full snapshot id or a unique prefix of at least 4 hex digits. */
 export async function resolveSnapshot(repo: Repository, ref: string): Promise<ReadableSeal> {
-  const seals = await readSeals(repo);
+  const rejected: Array<{ key: string; why: string }> = [];
+  const seals = await readSeals(repo, (key, why) => rejected.push({ key, why }));
   if (ref === "latest") {
     const last = seals.at(-1);
     if (!last) throw new IsnadError("usage", `${repo.storage.location} has no snapshots yet`);
@@ -120,6 +140,12 @@ export async function resolveSnapshot(repo: Repository, ref: string): Promise<Re
   if (!/^[0-9a-f]{4,16}$/.test(ref)) throw usageError(`"${ref}" is not a snapshot id`, "use an id from `isnad snapshots`, or latest");
   const matches = seals.filter((s) => s.body.snapshot.startsWith(ref));
   if (matches.length === 1) return matches[0]!;
+  const bad = rejected.find((r) => snapshotIdOfKey(r.key)?.startsWith(ref));
+  if (matches.length === 0 && bad) {
+    throw new IsnadError("integrity", `snapshot ${snapshotIdOfKey(bad.key)}: ${bad.key} does not verify (${bad.why}); refusing to use it`, {
+      hint: "run isnad verify for the whole picture",
+    });
+  }
   if (matches.length === 0) throw usageError(`no snapshot ${ref} in ${repo.storage.location}`, "list them with: isnad snapshots");
   throw usageError(`snapshot id ${ref} is ambiguous (${matches.length} match)`, "give more digits");
 }

@@ -56,9 +56,9 @@ const isRoot = process.getuid?.() === 0;
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreReport> {
   const { repo, seal } = opts;
   const snapshot = seal.body.snapshot;
-  const target = await prepareTarget(opts.target, opts.overwrite ?? false);
+  const wanted = await checkTarget(opts.target, opts.overwrite ?? false);
   const emit = opts.onEvent ?? (() => undefined);
-  const report: RestoreReport = { snapshot, target, files: 0, dirs: 0, symlinks: 0, bytes: 0, notStored: [], findings: [] };
+  const report: RestoreReport = { snapshot, target: wanted, files: 0, dirs: 0, symlinks: 0, bytes: 0, notStored: [], findings: [] };
   const refuse = (code: Finding["code"], message: string, p?: string, object?: string) => {
     const f: Finding = { severity: "error", code, message, snapshot, ...(p !== undefined ? { path: p } : {}), ...(object ? { object } : {}) };
     report.findings.push(f);
@@ -69,10 +69,18 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
   const selected = pathSelector(opts.include);
   const dirs: DirManifestEntry[] = [];
   const symlinks: SymlinkManifestEntry[] = [];
-  const byPack = new Map<string, Map<string, FileManifestEntry>>();
+  /** Selected file entries by pack, then by member name (several entries may share one member). */
+  const byPack = new Map<string, Map<string, FileManifestEntry[]>>();
+  /** Every member name the manifest gives each pack, selected or not: anything else is unexpected. */
+  const known = new Map<string, Set<string>>();
   const wantedDirs = new Set<string>();
   await readManifest(repo.storage, manifestKey(seal.body.manifest.id), seal.body.manifest, opts.identities, (e, header) => {
     if (header.snapshot !== snapshot) throw new IsnadError("integrity", `manifest belongs to snapshot ${header.snapshot}, not ${snapshot}`);
+    if (e.type === "file") {
+      let k = known.get(e.pack);
+      if (!k) known.set(e.pack, (k = new Set()));
+      k.add(memberOf(e));
+    }
     if (!selected(e.path)) {
       if (e.type === "dir") dirs.push(e); // may still be needed as a parent of something selected
       return;
@@ -89,7 +97,9 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
       case "file": {
         let m = byPack.get(e.pack);
         if (!m) byPack.set(e.pack, (m = new Map()));
-        m.set(memberOf(e), e);
+        const list = m.get(memberOf(e));
+        if (list) list.push(e);
+        else m.set(memberOf(e), [e]);
         break;
       }
       case "missing":
@@ -100,9 +110,14 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
         break;
     }
   });
+  // Only now that the manifest is read and verified does the target come into being.
+  const target = await createTarget(wanted);
+  report.target = target;
   const packs = new Map(seal.body.packs.map((p) => [p.id, p]));
-  const linkPaths = new Set(symlinks.map((s) => s.path));
-  const underLink = (p: string) => parentsOf(p).some((d) => linkPaths.has(d));
+  const links = new Map(symlinks.map((s) => [s.path, s.target]));
+  const underLink = (p: string) => parentsOf(p).some((d) => links.has(d));
+  /** Folders this restore made or found to be real folders inside the target. */
+  const okDirs = new Set<string>();
 
   // Folders, outermost first (manifest order); private until their modes are applied at the end.
   const keptDirs = dirs.filter((d) => wantedDirs.has(d.path));
@@ -113,6 +128,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
     }
     try {
       await ensureDir(target, d.path);
+      okDirs.add(d.path);
       report.dirs++;
     } catch (e) {
       refuse("restore-failed", `${d.path}: ${messageOf(e)}`, d.path);
@@ -124,10 +140,12 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
     const ref = packs.get(packId);
     const key = packKey(packId);
     if (!ref) {
-      for (const e of members.values()) refuse("manifest-mismatch", `${e.path}: its pack ${packId.slice(0, 16)}… is not listed in the seal`, e.path, key);
+      for (const list of members.values())
+        for (const e of list) refuse("manifest-mismatch", `${e.path}: its pack ${packId.slice(0, 16)}… is not listed in the seal`, e.path, key);
       continue;
     }
     const done = new Set<string>();
+    const expected = known.get(packId) ?? new Set<string>();
     try {
       await readPack(repo.storage, key, ref, opts.identities, async (m) => {
         const name = m.header.name;
@@ -136,32 +154,50 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
         if (why) return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: ${why}`, name, key);
         if (m.header.type !== "file") return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: a ${m.header.type}, packs hold only regular files`, name, key);
         if (done.has(name)) return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: duplicate`, name, key);
-        const e = members.get(name);
-        if (!e) return; // not selected, or stored for another snapshot: drained unread
+        if (!expected.has(name)) return refuse("member-unexpected", `${key}: refused entry ${JSON.stringify(name)}: not in the snapshot's manifest`, name, key);
+        const list = members.get(name);
+        if (!list) return; // in the manifest but not selected: drained unread
         done.add(name);
+        const e = list[0]!;
         if (m.header.size !== e.size) {
-          return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: ${m.header.size} bytes, the manifest says ${e.size}`, e.path, key);
+          for (const x of list) refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: ${m.header.size} bytes, the manifest says ${e.size}`, x.path, key);
+          return;
         }
-        if (underLink(e.path)) return refuse("entry-refused", `${e.path}: refused, it lies under a symlink of the same snapshot`, e.path);
-        const written = await writeFileEntry(target, e, m.data);
-        if (written !== true) return refuse("member-hash", `${e.path}: ${written}; not restored`, e.path, key);
-        report.files++;
-        report.bytes += e.size;
-        emit({ type: "file", path: e.path, bytes: e.size });
+        let from: string | undefined;
+        for (const x of list) {
+          if (underLink(x.path)) {
+            refuse("entry-refused", `${x.path}: refused, it lies under a symlink of the same snapshot`, x.path);
+            continue;
+          }
+          try {
+            const written = from === undefined ? await writeFileEntry(target, x, m.data) : await copyFileEntry(target, x, from);
+            if (typeof written === "string") {
+              refuse("member-hash", `${x.path}: ${written}; not restored`, x.path, key);
+              if (from === undefined) break; // the stream is spent
+              continue;
+            }
+            from ??= written.dest;
+            report.files++;
+            report.bytes += x.size;
+            emit({ type: "file", path: x.path, bytes: x.size });
+          } catch (err) {
+            refuse("restore-failed", `${x.path}: ${messageOf(err)}; not restored`, x.path, key);
+            if (from === undefined) break;
+          }
+        }
       });
     } catch (err) {
       if (err instanceof IsnadError && err.kind === "config") throw err;
       refuse((err as { notFound?: boolean }).notFound ? "object-missing" : "pack-invalid", `${key}: ${messageOf(err)}`, undefined, key);
     }
-    for (const [member, e] of members) {
-      if (!done.has(member)) refuse("member-missing", `${e.path}: not found in ${key}; not restored`, e.path, key);
+    for (const [member, list] of members) {
+      if (!done.has(member)) for (const e of list) refuse("member-missing", `${e.path}: not found in ${key}; not restored`, e.path, key);
     }
   }
 
   // Symlinks last.
   for (const s of symlinks) {
-    const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(s.path), s.target));
-    if (path.posix.isAbsolute(s.target) || resolved === ".." || resolved.startsWith("../")) {
+    if (linkEscapes(s.path, links)) {
       refuse("entry-refused", `${s.path}: refused symlink to ${JSON.stringify(s.target)}: it points outside the restore target`, s.path);
       continue;
     }
@@ -179,21 +215,18 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
 
   // Folder modes and times, deepest first, so setting a child does not disturb its parent's mtime.
   for (const d of [...keptDirs].reverse()) {
-    const abs = path.join(target, ...d.path.split("/"));
+    if (!okDirs.has(d.path)) continue; // refused or failed: already reported
     try {
-      const st = await fsp.lstat(abs);
-      if (!st.isDirectory()) continue;
-      if (isRoot) await fsp.lchown(abs, d.uid, d.gid).catch(() => undefined);
-      await fsp.chmod(abs, d.mode & 0o7777);
-      await fsp.utimes(abs, nsToSeconds(d.mtime), nsToSeconds(d.mtime));
-    } catch {
-      // already reported when the folder could not be made
+      await applyDirMetadata(target, d);
+    } catch (e) {
+      refuse("restore-failed", `${d.path}: cannot set mode and time: ${messageOf(e)}`, d.path);
     }
   }
   return report;
 }
 
-async function prepareTarget(target: string, overwrite: boolean): Promise<string> {
+/** Refuses a target that is a file, or not empty without --overwrite; creates nothing. */
+async function checkTarget(target: string, overwrite: boolean): Promise<string> {
   const abs = path.resolve(target);
   let st: fs.Stats | undefined;
   try {
@@ -205,6 +238,10 @@ async function prepareTarget(target: string, overwrite: boolean): Promise<string
   if (st && !overwrite && (await fsp.readdir(abs)).length > 0) {
     throw usageError(`restore target ${abs} is not empty`, "restore into a new folder, or pass --overwrite to replace what is there");
   }
+  return abs;
+}
+
+async function createTarget(abs: string): Promise<string> {
   await fsp.mkdir(abs, { recursive: true, mode: 0o700 });
   return fsp.realpath(abs);
 }
@@ -232,7 +269,7 @@ async function ensureDir(target: string, rel: string): Promise<string> {
  * Streams one file to a temporary name beside its destination, checks size and SHA-256, applies
  * metadata, then renames it into place. Returns true, or why it was not restored.
  */
-async function writeFileEntry(target: string, e: FileManifestEntry, data: AsyncIterable<Buffer>): Promise<true | string> {
+async function writeFileEntry(target: string, e: FileManifestEntry, data: AsyncIterable<Buffer>): Promise<{ dest: string } | string> {
   const segs = e.path.split("/");
   const name = segs.pop()!;
   const dir = segs.length ? await ensureDir(target, segs.join("/")) : target;
@@ -266,7 +303,69 @@ async function writeFileEntry(target: string, e: FileManifestEntry, data: AsyncI
     return "a folder is in the way";
   }
   await fsp.rename(tmp, dest); // replaces a file or symlink without following it
-  return true;
+  return { dest };
+}
+
+/** A second path with the same content: copied from the first, already verified, then checked again. */
+async function copyFileEntry(target: string, e: FileManifestEntry, from: string): Promise<{ dest: string } | string> {
+  const fh = await fsp.open(from, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    return await writeFileEntry(target, e, fh.createReadStream({ autoClose: false }) as AsyncIterable<Buffer>);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Whether a snapshot symlink, resolved inside the restored tree (following the snapshot's other
+ * symlinks, as the kernel would), leads outside the target. Absolute targets always do.
+ */
+export function linkEscapes(linkPath: string, links: ReadonlyMap<string, string>): boolean {
+  const resolve = (fromDir: string[], targetPath: string, depth: number): string[] | undefined => {
+    if (depth > 40 || targetPath.startsWith("/")) return undefined; // loop, or absolute
+    const stack = [...fromDir];
+    for (const seg of targetPath.split("/")) {
+      if (seg === "" || seg === ".") continue;
+      if (seg === "..") {
+        if (stack.length === 0) return undefined;
+        stack.pop();
+        continue;
+      }
+      stack.push(seg);
+      const inner = links.get(stack.join("/"));
+      if (inner !== undefined) {
+        stack.pop();
+        const r = resolve(stack, inner, depth + 1);
+        if (!r) return undefined;
+        stack.splice(0, stack.length, ...r);
+      }
+    }
+    return stack;
+  };
+  const target = links.get(linkPath);
+  if (target === undefined) return false;
+  return resolve(linkPath.split("/").slice(0, -1), target, 0) === undefined;
+}
+
+/**
+ * Sets a folder's mode, times (and owner, as root) through a handle opened without following
+ * links, after checking every component below the target is a real folder: never outside it.
+ */
+async function applyDirMetadata(target: string, d: DirManifestEntry): Promise<void> {
+  let cur = target;
+  for (const seg of d.path.split("/")) {
+    cur = path.join(cur, seg);
+    const st = await fsp.lstat(cur);
+    if (!st.isDirectory()) throw new Error(`${path.relative(target, cur)} is no longer a folder`);
+  }
+  const fh = await fsp.open(cur, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  try {
+    if (isRoot) await fh.chown(d.uid, d.gid).catch(() => undefined);
+    await fh.chmod(d.mode & 0o7777);
+    await fh.utimes(nsToSeconds(d.mtime), nsToSeconds(d.mtime));
+  } finally {
+    await fh.close();
+  }
 }
 
 async function writeSymlink(target: string, s: SymlinkManifestEntry): Promise<void> {

@@ -50,7 +50,7 @@ export function snapshotCommand(run: (fn: (ctx: Context) => Promise<void>) => Pr
         if (s.skipped) ctx.out.line(`  ${s.skipped} special file${s.skipped === 1 ? "" : "s"} skipped`);
         if (s.changed) ctx.out.line(`  ${s.changed} file${s.changed === 1 ? "" : "s"} changed while being read (flagged): ${result.changed.slice(0, 5).join(", ")}${s.changed > 5 ? ", …" : ""}`);
         if (incomplete) {
-          ctx.out.line(`  INCOMPLETE: ${s.missing} entr${s.missing === 1 ? "y" : "ies"} could not be read and are recorded as missing:`);
+          ctx.out.line(`  INCOMPLETE: ${s.missing === 1 ? "1 entry" : `${s.missing} entries`} could not be read; recorded as missing:`);
           for (const m of result.missing.slice(0, 20)) ctx.out.line(`    ${m.path}: ${m.error}`);
           if (result.missing.length > 20) ctx.out.line(`    … and ${result.missing.length - 20} more (see the log)`);
           ctx.exitCode = EXIT.incomplete;

@@ -11,7 +11,11 @@ export function snapshotsCommand(run: (fn: (ctx: Context) => Promise<void>) => P
       run(async (ctx) => {
         const config = await findConfig(ctx);
         const repo = await openRepo(ctx, config);
-        const seals = await readSeals(repo);
+        const rejected: string[] = [];
+        const seals = await readSeals(repo, (key, why) => {
+          rejected.push(key);
+          ctx.log.warn({ seal: key }, `not listed: ${why}`);
+        });
         ctx.out.result(
           seals.map((s) => ({
             id: s.body.snapshot,
@@ -39,6 +43,7 @@ export function snapshotsCommand(run: (fn: (ctx: Context) => Promise<void>) => P
         const head = ["ID", "SEQ", "TIME", "HOST", "SOURCES", "FILES", "SIZE", ""];
         const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
         for (const r of [head, ...rows]) ctx.out.line(r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd());
+        if (rejected.length) ctx.out.line(`${rejected.length} seal file${rejected.length === 1 ? "" : "s"} not listed because they do not verify: run isnad verify`);
       }),
     );
 }
