@@ -104,6 +104,7 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
   const snapshotId = randomBytes(8).toString("hex");
   const host = opts.host ?? os.hostname();
   const staging = await repo.storage.stagingDir();
+  removeDeadRunsStaging(staging);
   let spoolDir: string | undefined;
   const run = new SnapshotRun(repo, staging, emit);
   try {
@@ -173,6 +174,27 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
   } finally {
     run.abort();
     if (spoolDir) await rm(spoolDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Staging files are named <kind>-<pid>-<random>.tmp. Those of a run that no longer exists (killed,
+ * crashed) are never part of any snapshot: remove them so they do not pile up.
+ */
+function removeDeadRunsStaging(staging: string): void {
+  for (const name of fs.readdirSync(staging)) {
+    const pid = Number(/^[a-z]+-(\d+)-[0-9a-f]+(\.tmp)?$/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    fs.rmSync(path.join(staging, name), { force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errnoCode(e) === "EPERM"; // exists, owned by someone else
   }
 }
 

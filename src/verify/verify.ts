@@ -111,9 +111,13 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
 
   // With the key: manifests first (they say what each pack must hold), then each pack once.
   const expected = new Map<string, Map<string, { sha256: string; size: number; path: string; snapshot: string }>>();
+  // Missing and wrong-sized objects are named as such before anything is decrypted.
+  const present = new Set<string>();
+  for (const o of objects.values()) if (await checkPresence(repo, o, add)) present.add(o.key);
   for (const s of checked) {
     const o = objects.get(manifestKey(s.body.manifest.id))!;
     const listed = new Set(s.body.packs.map((p) => p.id));
+    if (!present.has(o.key)) continue;
     try {
       await readManifest(repo.storage, o.key, s.body.manifest, opts.identities, (e, header) => {
         if (header.snapshot !== s.body.snapshot) {
@@ -141,7 +145,7 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
     emit({ type: "object", key: o.key, bytes: o.ref.size });
   }
   for (const o of objects.values()) {
-    if (o.kind !== "pack") continue;
+    if (o.kind !== "pack" || !present.has(o.key)) continue;
     report.filesChecked += await checkPackContent(repo, o, opts.identities, expected.get(o.ref.id) ?? new Map(), add);
     report.objectsChecked++;
     report.bytesChecked += o.ref.size;
@@ -199,7 +203,8 @@ function checkChain(seals: ReadableSeal[], add: (f: Finding) => void): void {
   }
 }
 
-async function checkStoredObject(
+/** The object exists with the size its seal recorded. */
+async function checkPresence(
   repo: Repository,
   o: { key: string; ref: ObjectRef; snapshot: string },
   add: (f: Finding) => void,
@@ -214,6 +219,17 @@ async function checkStoredObject(
     add({ severity: "error", code: "object-size", ...where, message: `${o.key} is ${st.size} bytes; snapshot ${o.snapshot} recorded ${o.ref.size}` });
     return false;
   }
+  return true;
+}
+
+/** Present, right size, and its bytes hash to its id. */
+async function checkStoredObject(
+  repo: Repository,
+  o: { key: string; ref: ObjectRef; snapshot: string },
+  add: (f: Finding) => void,
+): Promise<boolean> {
+  const where = { snapshot: o.snapshot, object: o.key };
+  if (!(await checkPresence(repo, o, add))) return false;
   const hash = createHash("sha256");
   try {
     await pipeline(
