@@ -14,11 +14,11 @@
  */
 
 import { readFile } from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import * as z from "zod";
 import { IsnadError, errnoCode } from "../errors.js";
+import { homeDir, userConfigDir } from "../keys/paths.js";
 
 export interface DirSourceConfig {
   label: string;
@@ -113,14 +113,6 @@ const KNOWN_KEYS = {
 };
 
 // ---- loading --------------------------------------------------------------------------------
-
-/** $XDG_CONFIG_HOME/isnad, or ~/.config/isnad. */
-export function userConfigDir(env: NodeJS.ProcessEnv = process.env): string {
-  const xdg = env["XDG_CONFIG_HOME"];
-  // The XDG spec says a relative value is invalid and must be ignored.
-  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, "isnad");
-  return path.join(homeDir(env), ".config", "isnad");
-}
 
 /**
  * Loads a config. explicitPath given → that file (missing → IsnadError config naming it).
@@ -258,11 +250,6 @@ export function adHocSources(paths: string[], cwd: string): DirSourceConfig[] {
 }
 
 // ---- helpers --------------------------------------------------------------------------------
-
-function homeDir(env: NodeJS.ProcessEnv): string {
-  const home = env["HOME"];
-  return home !== undefined && home !== "" ? home : os.homedir();
-}
 
 function resolvePath(p: string, baseDir: string, env: NodeJS.ProcessEnv): string {
   if (p === "~") return homeDir(env);

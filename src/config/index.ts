@@ -10,5 +10,5 @@ export {
   loadConfig,
   parseConfig,
   adHocSources,
-  userConfigDir,
 } from "./config.js";
+export { userConfigDir } from "../keys/paths.js";

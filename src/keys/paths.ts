@@ -6,22 +6,28 @@ import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { configError } from "../errors.js";
 
-function xdgDir(envName: string, fallback: string[]): string {
-  const fromEnv = process.env[envName];
+/** $HOME, else the account's home folder. */
+export function homeDir(env: NodeJS.ProcessEnv = process.env): string {
+  const home = env["HOME"];
+  return home !== undefined && home !== "" ? home : homedir();
+}
+
+function xdgDir(envName: string, fallback: string[], env: NodeJS.ProcessEnv): string {
+  const fromEnv = env[envName];
   if (fromEnv !== undefined && fromEnv !== "" && isAbsolute(fromEnv)) return join(fromEnv, "isnad");
-  const home = homedir();
+  const home = homeDir(env);
   if (home === "") throw configError(`cannot find the home folder; set ${envName} or HOME`);
   return join(home, ...fallback, "isnad");
 }
 
 /** $XDG_CONFIG_HOME/isnad or ~/.config/isnad */
-export function userConfigDir(): string {
-  return xdgDir("XDG_CONFIG_HOME", [".config"]);
+export function userConfigDir(env: NodeJS.ProcessEnv = process.env): string {
+  return xdgDir("XDG_CONFIG_HOME", [".config"], env);
 }
 
 /** $XDG_CACHE_HOME/isnad or ~/.cache/isnad */
-export function userCacheDir(): string {
-  return xdgDir("XDG_CACHE_HOME", [".cache"]);
+export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return xdgDir("XDG_CACHE_HOME", [".cache"], env);
 }
 
 /** Default signing key location for a repository id: <configDir>/signing/<repoId>.key */
