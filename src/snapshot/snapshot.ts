@@ -25,7 +25,7 @@ import { EncryptedObjectWriter } from "../pack/object-writer.js";
 import { PackWriter, type FileIdentity } from "../pack/writer.js";
 import { readSeals, type Repository } from "../repo/repository.js";
 import type { SourceConfig } from "../config/index.js";
-import { walkDir } from "../sources/dir.js";
+import { describeFsError, walkDir } from "../sources/dir.js";
 import { runCommandSource } from "../sources/command.js";
 import { compareNames } from "../sources/order.js";
 import { VERSION } from "../version.js";
@@ -288,7 +288,7 @@ class SnapshotRun {
       // O_NONBLOCK: if it became a fifo, do not hang waiting for a writer.
       fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     } catch (e) {
-      await this.recordMissing(p, `${errnoCode(e) ?? "error"}: ${messageOf(e).replace(/^[A-Z]+: /, "")}`);
+      await this.recordMissing(p, describeFsError(e));
       return;
     }
     try {

@@ -141,7 +141,7 @@ describe.skipIf(needsSetpriv)("a file that cannot be read", () => {
   });
 
   it("the summary on stdout says INCOMPLETE and lists each unreadable path", () => {
-    expect(first.stdout).toMatch(/INCOMPLETE: 2 entries could not be read and are recorded as missing/);
+    expect(first.stdout).toMatch(/INCOMPLETE: 2 entries could not be read; recorded as missing/);
     expect(first.stdout).toMatch(new RegExp(`^\\s+${LOCKED}: EACCES`, "m"));
     expect(first.stdout).toMatch(new RegExp(`^\\s+${PRIVATE}: EACCES`, "m"));
     expect(first.stdout).toMatch(/files 2\b/); // the readable files are all there
