@@ -11,7 +11,14 @@ import { canonicalJson } from "./canonical.js";
 
 export const SEAL_FORMAT = "isnad-seal/1";
 
-const ObjectRef = z.object({ id: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() }).strict();
+const ObjectRef = z
+  .object({
+    id: z.string().regex(/^[0-9a-f]{64}$/),
+    size: z.number().int().nonnegative(),
+    /** Packs only: the plaintext is a zstd frame holding the tar. */
+    compression: z.literal("zstd").optional(),
+  })
+  .strict();
 
 const SealBodySchema = z
   .object({

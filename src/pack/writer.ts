@@ -1,16 +1,18 @@
 /**
- * Pack writer: regular files framed as tar, encrypted with age into one staging file. Each file is
- * read with one reused buffer and hashed as it is framed, so memory stays flat for any file size.
- * The pack ends with .isnad/manifest-sha256.txt, the sha256sum list of its own members.
+ * Pack writer: regular files framed as tar, optionally zstd-compressed, encrypted with age into
+ * one staging file. Each file is read with one reused buffer and hashed as it is framed, so
+ * memory stays flat for any file size. The pack ends with .isnad/manifest-sha256.txt, the
+ * sha256sum list of its own members.
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { encodeFileHeader, paddingFor, TAR_END } from "../format/tar.js";
 import { PACK_CHECKSUMS_MEMBER, sha256sumLine } from "../format/sha256sum.js";
+import { ZstdCompressor } from "./compression.js";
 import { EncryptedObjectWriter, type StagedObject } from "./object-writer.js";
 
 /** 1 MiB reads: large enough to amortise syscalls, small enough to stay in cache. */
-const READ_BUFFER_BYTES = 1 << 20;
+export const READ_BUFFER_BYTES = 1 << 20;
 const ZEROS = Buffer.alloc(READ_BUFFER_BYTES);
 
 export interface AddedFile {
@@ -31,29 +33,48 @@ export interface FileIdentity {
 export class PackWriter {
   private readonly readBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   private checksums: string[] = [];
+  private readonly zstd: ZstdCompressor | undefined;
   files = 0;
+  /** Tar bytes written so far (before compression): what restoring this pack has to read. */
+  tarBytes = 0;
 
-  private constructor(private readonly out: EncryptedObjectWriter) {}
-
-  static async open(stagingDir: string, recipients: readonly string[]): Promise<PackWriter> {
-    return new PackWriter(await EncryptedObjectWriter.create(stagingDir, "pack", recipients));
+  private constructor(
+    private readonly out: EncryptedObjectWriter,
+    readonly compressed: boolean,
+  ) {
+    this.zstd = compressed ? new ZstdCompressor((c) => out.write(c)) : undefined;
   }
 
-  get plaintextBytes(): number {
-    return this.out.plaintextBytes;
+  static async open(stagingDir: string, recipients: readonly string[], compressed: boolean): Promise<PackWriter> {
+    return new PackWriter(await EncryptedObjectWriter.create(stagingDir, "pack", recipients), compressed);
+  }
+
+  private emit(data: Uint8Array): void {
+    this.tarBytes += data.length;
+    if (this.zstd) this.zstd.write(data);
+    else this.out.write(data);
   }
 
   /**
-   * Adds the open file `fd` as member `name`. The header announces `expected.size`; if the file
-   * shrank the member is padded with zeros, if it grew it is cut, and either way it is flagged as
-   * changed. The hash is of the bytes stored, so restore and verify agree with the manifest.
+   * Adds the open file `fd` as member `name`. `head` holds the file's first bytes if the caller
+   * already read them (the fd's position is then just after them). The header announces
+   * `expected.size`; if the file shrank the member is padded with zeros, if it grew it is cut,
+   * and either way it is flagged as changed. The hash is of the bytes stored, so restore and
+   * verify agree with the manifest.
    */
-  addFile(name: string, fd: number, expected: FileIdentity, mode: number): AddedFile {
+  addFile(name: string, fd: number, expected: FileIdentity, mode: number, head?: Buffer): AddedFile {
     const size = Number(expected.size);
-    this.out.write(encodeFileHeader({ name, size, mode, mtime: Number(expected.mtimeNs / 1_000_000_000n) }));
+    this.emit(encodeFileHeader({ name, size, mode, mtime: Number(expected.mtimeNs / 1_000_000_000n) }));
     const hash = createHash("sha256");
     let done = 0;
     let short = false;
+    if (head && head.length > 0) {
+      const take = head.subarray(0, Math.min(head.length, size));
+      hash.update(take);
+      this.emit(take);
+      done = take.length;
+      short = head.length < Math.min(size, READ_BUFFER_BYTES);
+    }
     while (done < size) {
       const want = Math.min(READ_BUFFER_BYTES, size - done);
       const n = short ? 0 : fs.readSync(fd, this.readBuf, 0, want, null);
@@ -61,18 +82,18 @@ export class PackWriter {
         short = true;
         const pad = ZEROS.subarray(0, want);
         hash.update(pad);
-        this.out.write(pad);
+        this.emit(pad);
         done += want;
         continue;
       }
       const chunk = this.readBuf.subarray(0, n);
       hash.update(chunk);
-      this.out.write(chunk);
+      this.emit(chunk);
       done += n;
     }
     const pad = paddingFor(size);
-    if (pad) this.out.write(ZEROS.subarray(0, pad));
-    const grew = !short && fs.readSync(fd, this.readBuf, 0, 1, null) > 0;
+    if (pad) this.emit(ZEROS.subarray(0, pad));
+    const grew = (head?.length ?? 0) > size || (!short && fs.readSync(fd, this.readBuf, 0, 1, null) > 0);
     const after = fs.fstatSync(fd, { bigint: true });
     const changed =
       short || grew || after.size !== expected.size || after.mtimeNs !== expected.mtimeNs || after.ctimeNs !== expected.ctimeNs;
@@ -82,15 +103,16 @@ export class PackWriter {
     return { sha256, size, changed };
   }
 
-  /** Writes the checksum member and the tar end, then seals the age stream. */
+  /** Writes the checksum member and the tar end, ends the zstd frame, then seals the age stream. */
   finish(): StagedObject {
     const list = Buffer.from(this.checksums.join(""), "utf8");
     const mtime = Math.floor(Date.now() / 1000);
-    this.out.write(encodeFileHeader({ name: PACK_CHECKSUMS_MEMBER, size: list.length, mode: 0o644, mtime }));
-    this.out.write(list);
+    this.emit(encodeFileHeader({ name: PACK_CHECKSUMS_MEMBER, size: list.length, mode: 0o644, mtime }));
+    this.emit(list);
     const pad = paddingFor(list.length);
-    if (pad) this.out.write(ZEROS.subarray(0, pad));
-    this.out.write(TAR_END);
+    if (pad) this.emit(ZEROS.subarray(0, pad));
+    this.emit(TAR_END);
+    this.zstd?.end();
     this.checksums = [];
     return this.out.finish();
   }

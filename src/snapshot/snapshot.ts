@@ -22,7 +22,8 @@ import {
 import { encodeSeal, sealSignedBytes, sha256Hex, type ObjectRef, type SealBody } from "../format/seal.js";
 import type { Signer } from "../keys/signer.js";
 import { EncryptedObjectWriter } from "../pack/object-writer.js";
-import { PackWriter, type FileIdentity } from "../pack/writer.js";
+import { worthCompressing } from "../pack/compression.js";
+import { PackWriter, READ_BUFFER_BYTES, type FileIdentity } from "../pack/writer.js";
 import { readSeals, type Repository } from "../repo/repository.js";
 import type { SourceConfig } from "../config/index.js";
 import { describeFsError, walkDir } from "../sources/dir.js";
@@ -134,7 +135,7 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
         await rm(spool, { force: true });
       }
     }
-    await run.closePack();
+    await run.closeAll();
     manifest.write(Buffer.from(encodeEndLine(run.entryCount)));
     const staged = manifest.finish();
     await repo.storage.putFile(manifestKey(staged.id), staged.file);
@@ -232,9 +233,12 @@ const modeOf = (m: bigint): number => Number(m & 0o7777n);
 /** State of one run: the open pack, the entries waiting for its id, and the tallies. */
 class SnapshotRun {
   manifest: EncryptedObjectWriter | undefined;
-  private pack: PackWriter | undefined;
-  /** Entries since the open pack was started, in walk order; file entries get their pack id at close. */
+  /** Two packs fill side by side: one zstd-compressed, one for content that does not compress. */
+  private readonly open: { plain?: PackWriter; zstd?: PackWriter } = {};
+  /** Entries not yet in the manifest, in walk order; file entries wait for their pack's id. */
   private pending: ManifestEntry[] = [];
+  private readonly waiting = new Map<PackWriter, FileManifestEntry[]>();
+  private readonly headBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   packs: ObjectRef[] = [];
   entryCount = 0;
   stats: SnapshotStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, new_bytes: 0, missing: 0, skipped: 0, changed: 0 };
@@ -304,8 +308,9 @@ class SnapshotRun {
         this.emit({ type: "warning", path: p, message: "replaced by another file during the walk; storing the new one" });
       }
       const identity: FileIdentity = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
-      const pack = await this.openPack();
-      const added = pack.addFile(p, fd, identity, modeOf(st.mode));
+      const head = this.headBuf.subarray(0, fs.readSync(fd, this.headBuf, 0, Math.min(READ_BUFFER_BYTES, Number(st.size)), null));
+      const pack = await this.openPack(worthCompressing(p, head));
+      const added = pack.addFile(p, fd, identity, modeOf(st.mode), head);
       this.stats.files++;
       this.stats.bytes += added.size;
       this.stats.new_bytes += added.size;
@@ -332,48 +337,69 @@ class SnapshotRun {
         entry.uid = process.getuid?.() ?? 0;
         entry.gid = process.getgid?.() ?? 0;
       }
+      this.waiting.get(pack)!.push(entry);
       await this.push(entry);
       if (this.stats.files % 1000 === 0) this.emit({ type: "progress", files: this.stats.files, bytes: this.stats.bytes });
-      if (pack.plaintextBytes >= PACK_TARGET_BYTES) await this.closePack();
+      if (pack.tarBytes >= PACK_TARGET_BYTES) await this.closePack(pack);
     } finally {
       fs.closeSync(fd);
     }
   }
 
-  private async openPack(): Promise<PackWriter> {
-    this.pack ??= await PackWriter.open(this.staging, this.repo.config.recipients);
-    return this.pack;
+  private async openPack(compressed: boolean): Promise<PackWriter> {
+    const kind = compressed ? "zstd" : "plain";
+    let pack = this.open[kind];
+    if (!pack) {
+      pack = await PackWriter.open(this.staging, this.repo.config.recipients, compressed);
+      this.open[kind] = pack;
+      this.waiting.set(pack, []);
+    }
+    return pack;
   }
 
   private async push(e: ManifestEntry): Promise<void> {
     this.pending.push(e);
-    if (this.pending.length >= MAX_PENDING_ENTRIES) await this.closePack();
+    if (this.pending.length >= MAX_PENDING_ENTRIES) await this.closeAll();
   }
 
-  /** Stores the open pack (if any) and writes the entries waiting for its id to the manifest. */
-  async closePack(): Promise<void> {
-    const pack = this.pack;
-    this.pack = undefined;
-    if (pack) {
-      const staged = pack.finish();
-      await this.repo.storage.putFile(packKey(staged.id), staged.file);
-      this.packs.push({ id: staged.id, size: staged.size });
-      this.emit({ type: "pack", id: staged.id, size: staged.size, files: pack.files });
-      for (const e of this.pending) if (e.type === "file" && e.pack === "") e.pack = staged.id;
-    }
+  /** Stores one pack, gives its entries their pack id, and writes out what no longer waits. */
+  async closePack(pack: PackWriter): Promise<void> {
+    if (this.open.plain === pack) delete this.open.plain;
+    if (this.open.zstd === pack) delete this.open.zstd;
+    const staged = pack.finish();
+    await this.repo.storage.putFile(packKey(staged.id), staged.file);
+    this.packs.push({ id: staged.id, size: staged.size, ...(pack.compressed ? { compression: "zstd" as const } : {}) });
+    this.emit({ type: "pack", id: staged.id, size: staged.size, files: pack.files });
+    for (const e of this.waiting.get(pack) ?? []) e.pack = staged.id;
+    this.waiting.delete(pack);
+    this.flush();
+  }
+
+  /** Stores every open pack and writes every pending entry. */
+  async closeAll(): Promise<void> {
+    for (const pack of [this.open.plain, this.open.zstd]) if (pack) await this.closePack(pack);
+    this.flush();
+    if (this.pending.length) throw internalError(`${this.pending.length} manifest entries left without a pack`);
+  }
+
+  /** Writes pending entries to the manifest, in order, up to the first one still waiting for its pack. */
+  private flush(): void {
     const m = this.manifest;
     if (!m) throw internalError("manifest not open");
-    for (const e of this.pending) {
-      if (e.type === "file" && e.pack === "") throw internalError(`entry ${e.path} has no pack`);
+    let i = 0;
+    for (; i < this.pending.length; i++) {
+      const e = this.pending[i]!;
+      if (e.type === "file" && e.pack === "") break;
       m.write(Buffer.from(encodeEntryLine(e)));
       this.entryCount++;
     }
-    this.pending = [];
+    this.pending = this.pending.slice(i);
   }
 
   /** Drops staging files of anything not yet stored (after an error, or as a no-op on success). */
   abort(): void {
-    this.pack?.abort();
+    this.open.plain?.abort();
+    this.open.zstd?.abort();
     this.manifest?.abort();
   }
 }

@@ -402,7 +402,7 @@ describe("isnad verify names every kind of tampering", () => {
     fs.writeFileSync(evil, "forged letter\n");
     const staging = sb.path(`forge-${copies}`);
     fs.mkdirSync(staging);
-    const w = await PackWriter.open(staging, cfg.recipients);
+    const w = await PackWriter.open(staging, cfg.recipients, false);
     const fd = fs.openSync(evil, "r");
     const st = fs.fstatSync(fd, { bigint: true });
     w.addFile("site/docs/a.txt", fd, { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }, 0o644);

@@ -1,0 +1,123 @@
+/**
+ * Compression of pack contents: zstd (through zstd-napi's native binding, used synchronously on
+ * the hot path) for content that compresses, nothing for content that does not. Which is which is
+ * decided per file, by name for formats that are compressed already and otherwise by compressing
+ * a sample. A compressed pack's plaintext is one zstd frame holding the tar, so
+ * `age -d … | zstd -d | tar -x` opens it.
+ */
+import { Transform, type TransformCallback } from "node:stream";
+import binding from "zstd-napi/binding.js";
+import { integrityError } from "../errors.js";
+
+/** restic's default ("auto") is zstd level 3 too: comparable repository sizes. */
+export const ZSTD_LEVEL = 3;
+/** A sample this large says how a file compresses; smaller files are compressed whole. */
+const SAMPLE_BYTES = 64 * 1024;
+/** Compressing must save at least this much of the sample, or the file is stored as it is. */
+const MIN_SAVING = 0.1;
+
+/** Formats whose content is compressed already: zstd would spend time to gain nothing. */
+const COMPRESSED_EXTENSIONS = new Set(
+  (
+    "7z apk avif br bz2 cab deb docx epub flac gif gz heic heif jar jpeg jpg jxl lz lz4 lzma m4a m4v mkv mov mp3 mp4 mpeg mpg odp ods odt ogg " +
+    "opus pdf png pptx rar rpm tgz txz webm webp woff woff2 xlsx xz zip zst"
+  ).split(" "),
+);
+
+const sampler = new binding.CCtx();
+const sampleOut = Buffer.allocUnsafe(binding.compressBound(SAMPLE_BYTES));
+
+/** Should this file go into a compressed pack? `head` is its first bytes (as many as were read). */
+export function worthCompressing(name: string, head: Uint8Array): boolean {
+  const dot = name.lastIndexOf(".");
+  if (dot > name.lastIndexOf("/") && COMPRESSED_EXTENSIONS.has(name.slice(dot + 1).toLowerCase())) return false;
+  if (head.length < 512) return true; // tiny: costs nothing, and small text compresses in the stream
+  const sample = head.subarray(0, SAMPLE_BYTES);
+  const n = sampler.compress(sampleOut, sample, 1);
+  return n <= sample.length * (1 - MIN_SAVING);
+}
+
+/** Synchronous streaming zstd compressor: one frame, handed to `sink` in order. */
+export class ZstdCompressor {
+  private readonly cctx = new binding.CCtx();
+  private readonly out = Buffer.allocUnsafe(binding.cStreamOutSize());
+
+  constructor(
+    private readonly sink: (chunk: Buffer) => void,
+    level = ZSTD_LEVEL,
+  ) {
+    this.cctx.setParameter(binding.CParameter.compressionLevel, level);
+    this.cctx.setParameter(binding.CParameter.checksumFlag, 1); // zstd -d checks it too
+  }
+
+  write(data: Uint8Array): void {
+    let input = data;
+    while (input.length > 0) {
+      const [, produced, consumed] = this.cctx.compressStream2(this.out, input, binding.EndDirective.continue);
+      if (produced > 0) this.sink(this.out.subarray(0, produced)); // the sink copies what it keeps
+      input = input.subarray(consumed);
+    }
+  }
+
+  end(): void {
+    for (;;) {
+      const [remaining, produced] = this.cctx.compressStream2(this.out, EMPTY, binding.EndDirective.end);
+      if (produced > 0) this.sink(this.out.subarray(0, produced)); // the sink copies what it keeps
+      if (remaining === 0) return;
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The reading side: zstd decompression as a stream transform that honours backpressure even
+ * inside one input chunk (a small compressed chunk can expand enormously; memory stays flat).
+ * Errors are integrity errors naming `label`: the bytes were authentic but are not valid zstd.
+ */
+export class ZstdDecompressStream extends Transform {
+  private readonly dctx = new binding.DCtx();
+  private readonly outSize = binding.dStreamOutSize();
+  private inFrame = false;
+  private pending: { src: Buffer; done: TransformCallback } | undefined;
+
+  constructor(private readonly label: string) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.pending = { src: chunk, done };
+    this.pump();
+  }
+
+  override _read(size: number): void {
+    if (this.pending) this.pump(); // the consumer caught up: go on with the chunk we paused in
+    else super._read(size);
+  }
+
+  override _flush(done: TransformCallback): void {
+    done(this.inFrame ? integrityError(`${this.label}: zstd data ends in the middle of a frame`) : null);
+  }
+
+  private pump(): void {
+    const p = this.pending!;
+    for (;;) {
+      const dst = Buffer.allocUnsafe(this.outSize);
+      let ret: number, produced: number, consumed: number;
+      try {
+        [ret, produced, consumed] = this.dctx.decompressStream(dst, p.src);
+      } catch (e) {
+        this.pending = undefined;
+        return p.done(integrityError(`${this.label}: bad zstd data (${(e as Error).message})`));
+      }
+      p.src = p.src.subarray(consumed);
+      this.inFrame = ret !== 0;
+      const more = produced > 0 ? this.push(dst.subarray(0, produced)) : true;
+      if (p.src.length === 0 && (produced < dst.length || ret === 0)) {
+        this.pending = undefined;
+        return p.done();
+      }
+      if (!more) return; // resumed from _read
+    }
+  }
+}
