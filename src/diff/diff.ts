@@ -120,6 +120,7 @@ const describeLive = (e: SourceEntry) => (e.type === "dir" ? "folder" : e.type =
 const octal = (m: number) => `0${(m & 0o7777).toString(8)}`;
 
 function compareEntry(l: SourceEntry, e: ManifestEntry, rel: string, add: (k: ChangeKind, p: string, d: string) => void): void {
+  if (e.type === "skipped" && l.type === "skipped") return; // a special file then and now: nothing stored to compare
   if (e.type === "missing" || e.type === "skipped") {
     add("unverifiable", rel, `the snapshot holds no copy (${e.type === "missing" ? `unreadable at backup time: ${e.error}` : e.reason})`);
     return;
