@@ -5,7 +5,6 @@
  * a sample. A compressed pack's plaintext is one zstd frame holding the tar, so
  * `age -d … | zstd -d | tar -x` opens it.
  */
-import { Transform, type TransformCallback } from "node:stream";
 import binding from "zstd-napi/binding.js";
 import { integrityError } from "../errors.js";
 
@@ -71,53 +70,32 @@ export class ZstdCompressor {
 const EMPTY = new Uint8Array(0);
 
 /**
- * The reading side: zstd decompression as a stream transform that honours backpressure even
- * inside one input chunk (a small compressed chunk can expand enormously; memory stays flat).
- * Errors are integrity errors naming `label`: the bytes were authentic but are not valid zstd.
+ * The reading side: zstd decompression as a pipeline stage (an async generator), so that output
+ * is produced only as fast as the consumer takes it, even inside one input chunk: a small
+ * compressed chunk can expand enormously and memory must stay flat. Errors are integrity errors
+ * naming `label`: the bytes were authentic but are not valid zstd.
  */
-export class ZstdDecompressStream extends Transform {
-  private readonly dctx = new binding.DCtx();
-  private readonly outSize = binding.dStreamOutSize();
-  private inFrame = false;
-  private pending: { src: Buffer; done: TransformCallback } | undefined;
-
-  constructor(private readonly label: string) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.pending = { src: chunk, done };
-    this.pump();
-  }
-
-  override _read(size: number): void {
-    if (this.pending) this.pump(); // the consumer caught up: go on with the chunk we paused in
-    else super._read(size);
-  }
-
-  override _flush(done: TransformCallback): void {
-    done(this.inFrame ? integrityError(`${this.label}: zstd data ends in the middle of a frame`) : null);
-  }
-
-  private pump(): void {
-    const p = this.pending!;
-    for (;;) {
-      const dst = Buffer.allocUnsafe(this.outSize);
-      let ret: number, produced: number, consumed: number;
-      try {
-        [ret, produced, consumed] = this.dctx.decompressStream(dst, p.src);
-      } catch (e) {
-        this.pending = undefined;
-        return p.done(integrityError(`${this.label}: bad zstd data (${(e as Error).message})`));
+export function zstdDecompress(label: string): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+  return async function* decompress(source) {
+    const dctx = new binding.DCtx();
+    const outSize = binding.dStreamOutSize();
+    let inFrame = false;
+    for await (const chunk of source) {
+      let src: Buffer = chunk;
+      for (;;) {
+        const dst = Buffer.allocUnsafe(outSize); // handed on to the consumer: not reused
+        let ret: number, produced: number, consumed: number;
+        try {
+          [ret, produced, consumed] = dctx.decompressStream(dst, src);
+        } catch (e) {
+          throw integrityError(`${label}: bad zstd data (${(e as Error).message})`);
+        }
+        src = src.subarray(consumed);
+        inFrame = ret !== 0;
+        if (produced > 0) yield dst.subarray(0, produced);
+        if (src.length === 0 && (produced < dst.length || ret === 0)) break;
       }
-      p.src = p.src.subarray(consumed);
-      this.inFrame = ret !== 0;
-      const more = produced > 0 ? this.push(dst.subarray(0, produced)) : true;
-      if (p.src.length === 0 && (produced < dst.length || ret === 0)) {
-        this.pending = undefined;
-        return p.done();
-      }
-      if (!more) return; // resumed from _read
     }
-  }
+    if (inFrame) throw integrityError(`${label}: zstd data ends in the middle of a frame`);
+  };
 }

@@ -13,7 +13,7 @@ import { integrityError } from "../errors.js";
 import { ManifestParser, type ManifestEntry, type ManifestHeader } from "../format/manifest.js";
 import type { ObjectRef } from "../format/seal.js";
 import { comparePaths } from "../sources/order.js";
-import { ZstdDecompressStream } from "./compression.js";
+import { zstdDecompress } from "./compression.js";
 import type { Storage } from "../storage/storage.js";
 
 /** Counts and hashes bytes passing through, to compare with the object's id and size. */
@@ -46,9 +46,9 @@ async function openDecrypted(
   const counter = new HashingCounter();
   const dec = createAgeDecryptStream(identities, label);
   const out = new PassThrough({ highWaterMark: 1 << 20 });
-  const stages: Transform[] = [counter, dec];
-  if (ref.compression === "zstd") stages.push(new ZstdDecompressStream(label));
-  const checked = pipeline([src, ...stages, out]).then(() => checkDigest(label, ref, counter));
+  const checked = (
+    ref.compression === "zstd" ? pipeline(src, counter, dec, zstdDecompress(label), out) : pipeline(src, counter, dec, out)
+  ).then(() => checkDigest(label, ref, counter));
   // Keep an early rejection from being unhandled while the consumer is still reading.
   checked.catch(() => undefined);
   return { plaintext: out, checked };
