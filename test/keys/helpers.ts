@@ -1,4 +1,6 @@
 /** Shared test helpers for test/keys: temp folders, external tools, a pty driver, child modules. */
+import { expect } from "vitest";
+import { IsnadError } from "../../src/errors.js";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -122,4 +124,14 @@ export function envWithout(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env = { ...process.env, ...extra };
   if (!("ISNAD_PASSPHRASE_FILE" in extra)) delete env.ISNAD_PASSPHRASE_FILE;
   return env;
+}
+
+/** The IsnadError a promise rejects with (fails the test if it resolves or throws anything else). */
+export async function rejection(p: Promise<unknown>): Promise<IsnadError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(IsnadError);
+  return err as IsnadError;
 }

@@ -3,7 +3,6 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Decrypter, Encrypter } from "age-encryption";
 import { describe, expect, it, vi } from "vitest";
-import { IsnadError } from "../../src/errors.js";
 import {
   formatIdentityFile,
   generateIdentity,
@@ -11,7 +10,7 @@ import {
   recipientOf,
   writeKeyFile,
 } from "../../src/keys/index.js";
-import { itGoAge, tempDir } from "./helpers.js";
+import { itGoAge, rejection, tempDir } from "./helpers.js";
 
 // Key generation and scrypt are CPU-bound, and other suites run in parallel: allow for a slow machine.
 vi.setConfig({ testTimeout: 30_000 });
@@ -22,15 +21,6 @@ const fresh = (name: string) => join(dir, `${n++}-${name}`);
 const noPassphrase = async (): Promise<string> => {
   throw new Error("getPassphrase must not be called for a plain identity file");
 };
-
-async function rejection(p: Promise<unknown>): Promise<IsnadError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(IsnadError);
-  return err as IsnadError;
-}
 
 describe("generateIdentity", () => {
   it.each(["hybrid", "classic"] as const)("%s: round-trips through typage", async (kind) => {

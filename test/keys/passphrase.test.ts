@@ -5,9 +5,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { IsnadError } from "../../src/errors.js";
 import { readPassphrase } from "../../src/keys/index.js";
-import { envWithout, itPty, run, runOnPty, tempDir, transpilePassphraseModule } from "./helpers.js";
+import { envWithout, itPty, rejection, run, runOnPty, tempDir, transpilePassphraseModule } from "./helpers.js";
 
 // Key generation and scrypt are CPU-bound, and other suites run in parallel: allow for a slow machine.
 vi.setConfig({ testTimeout: 30_000 });
@@ -20,15 +19,6 @@ afterEach(() => {
   if (savedEnv === undefined) delete process.env.ISNAD_PASSPHRASE_FILE;
   else process.env.ISNAD_PASSPHRASE_FILE = savedEnv;
 });
-
-async function rejection(p: Promise<unknown>): Promise<IsnadError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(IsnadError);
-  return err as IsnadError;
-}
 
 describe("ISNAD_PASSPHRASE_FILE", () => {
   it("takes the first line, stripping \\r\\n or \\n but keeping other spaces", async () => {

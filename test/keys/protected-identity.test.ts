@@ -7,7 +7,6 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { IsnadError } from "../../src/errors.js";
 import {
   encryptIdentityFile,
   formatIdentityFile,
@@ -16,7 +15,7 @@ import {
   readPassphrase,
   writeKeyFile,
 } from "../../src/keys/index.js";
-import { itGoAgePty, runOnPty, tempDir } from "./helpers.js";
+import { itGoAgePty, rejection, runOnPty, tempDir } from "./helpers.js";
 
 // Key generation and scrypt are CPU-bound, and other suites run in parallel: allow for a slow machine.
 vi.setConfig({ testTimeout: 30_000 });
@@ -37,15 +36,6 @@ async function protectedKey(passphrase: string, opts = FAST_WF) {
   const file = fresh("protected.txt");
   await writeKeyFile(file, await encryptIdentityFile(formatIdentityFile(identity, recipient, new Date()), passphrase, opts));
   return { identity, recipient, file };
-}
-
-async function rejection(p: Promise<unknown>): Promise<IsnadError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(IsnadError);
-  return err as IsnadError;
 }
 
 describe("encryptIdentityFile + loadIdentities", () => {

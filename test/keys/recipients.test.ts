@@ -1,9 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { IsnadError } from "../../src/errors.js";
 import { generateIdentity, parseRecipient, readRecipientsFile } from "../../src/keys/index.js";
-import { tempDir } from "./helpers.js";
+import { rejection, tempDir } from "./helpers.js";
 
 // Key generation and scrypt are CPU-bound, and other suites run in parallel: allow for a slow machine.
 vi.setConfig({ testTimeout: 30_000 });
@@ -11,15 +10,6 @@ vi.setConfig({ testTimeout: 30_000 });
 const dir = tempDir();
 let n = 0;
 const fresh = (name: string) => join(dir, `${n++}-${name}`);
-
-async function rejection(p: Promise<unknown>): Promise<IsnadError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(IsnadError);
-  return err as IsnadError;
-}
 
 /** Changes one data character so the bech32 checksum no longer matches. */
 function typo(s: string, at: number): string {

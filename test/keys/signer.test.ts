@@ -3,7 +3,6 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { generateKeyPairSync } from "node:crypto";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { IsnadError } from "../../src/errors.js";
 import {
   generateSignerPem,
   loadSigner,
@@ -12,7 +11,7 @@ import {
   verifyEd25519,
   writeKeyFile,
 } from "../../src/keys/index.js";
-import { itWith, tempDir } from "./helpers.js";
+import { itWith, rejection, tempDir } from "./helpers.js";
 
 // Key generation and scrypt are CPU-bound, and other suites run in parallel: allow for a slow machine.
 vi.setConfig({ testTimeout: 30_000 });
@@ -22,15 +21,6 @@ let n = 0;
 const fresh = (name: string) => join(dir, `${n++}-${name}`);
 const itOpenssl = itWith(["openssl"], { optional: true });
 const itSha256sum = itWith(["sha256sum", "base64"], { optional: true });
-
-async function rejection(p: Promise<unknown>): Promise<IsnadError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(IsnadError);
-  return err as IsnadError;
-}
 
 describe("signer", () => {
   it("generate → writeKeyFile → load → sign → verify", async () => {
