@@ -77,6 +77,8 @@ export interface SnapshotOptions {
   host?: string;
   now?: () => Date;
   onEvent?: (e: SnapshotEvent) => void;
+  /** Called just before the seal is written; throwing stops the commit (e.g. a lost lock). */
+  beforeSeal?: () => Promise<void>;
 }
 
 export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
@@ -155,6 +157,7 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
       signer: signer.fingerprint,
       isnad: VERSION,
     };
+    await opts.beforeSeal?.();
     const sealBytes = encodeSeal(body, signer.sign(sealSignedBytes(body)));
     if ((await repo.storage.putBytes(sealKey(snapshotId), sealBytes)) === "exists") {
       throw internalError(`snapshot id ${snapshotId} already exists`);
