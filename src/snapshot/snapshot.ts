@@ -79,6 +79,8 @@ export interface SnapshotOptions {
   onEvent?: (e: SnapshotEvent) => void;
   /** Called just before the seal is written; throwing stops the commit (e.g. a lost lock). */
   beforeSeal?: () => Promise<void>;
+  /** Overrides of PACK_TARGET_BYTES and MAX_PENDING_ENTRIES (tests reach the limits with small trees). */
+  limits?: { packTargetBytes?: number; maxPendingEntries?: number };
 }
 
 export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
@@ -109,7 +111,10 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
   const staging = await repo.storage.stagingDir();
   removeDeadRunsStaging(staging);
   let spoolDir: string | undefined;
-  const run = new SnapshotRun(repo, staging, emit);
+  const run = new SnapshotRun(repo, staging, emit, {
+    packTargetBytes: opts.limits?.packTargetBytes ?? PACK_TARGET_BYTES,
+    maxPendingEntries: opts.limits?.maxPendingEntries ?? MAX_PENDING_ENTRIES,
+  });
   try {
     const manifest = await EncryptedObjectWriter.create(staging, "manifest", repo.config.recipients);
     run.manifest = manifest;
@@ -252,6 +257,7 @@ class SnapshotRun {
     private readonly repo: Repository,
     private readonly staging: string,
     private readonly emit: (e: SnapshotEvent) => void,
+    private readonly limits: { packTargetBytes: number; maxPendingEntries: number },
   ) {}
 
   async addDirSource(label: string, root: string, include?: string[], exclude?: string[]): Promise<void> {
@@ -343,7 +349,7 @@ class SnapshotRun {
       this.waiting.get(pack)!.push(entry);
       await this.push(entry);
       if (this.stats.files % 1000 === 0) this.emit({ type: "progress", files: this.stats.files, bytes: this.stats.bytes });
-      if (pack.tarBytes >= PACK_TARGET_BYTES) await this.closePack(pack);
+      if (pack.tarBytes >= this.limits.packTargetBytes) await this.closePack(pack);
     } finally {
       fs.closeSync(fd);
     }
@@ -362,11 +368,12 @@ class SnapshotRun {
 
   private async push(e: ManifestEntry): Promise<void> {
     this.pending.push(e);
-    if (this.pending.length >= MAX_PENDING_ENTRIES) await this.closeAll();
+    if (this.pending.length >= this.limits.maxPendingEntries) await this.closeAll();
   }
 
   /** Stores one pack, gives its entries their pack id, and writes out what no longer waits. */
   async closePack(pack: PackWriter): Promise<void> {
+    if (this.open.plain !== pack && this.open.zstd !== pack) return; // closed already (by closeAll)
     if (this.open.plain === pack) delete this.open.plain;
     if (this.open.zstd === pack) delete this.open.zstd;
     const staged = pack.finish();
