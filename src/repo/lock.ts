@@ -132,7 +132,8 @@ function staleness(h: LockInfo): string | undefined {
   return undefined;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process of this host exists (EPERM: it does, owned by another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

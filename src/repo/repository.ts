@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { configError, IsnadError, messageOf, usageError } from "../errors.js";
 import { parseRecipient } from "../keys/recipients.js";
 import { verifyEd25519 } from "../keys/signer.js";
-import { REPO_CONFIG_KEY, SEALS_PREFIX, sealKey, snapshotIdOfKey } from "../format/layout.js";
+import { REPO_CONFIG_KEY, SEALS_PREFIX, snapshotIdOfKey } from "../format/layout.js";
 import { decodeRepoConfig, encodeRepoConfig, REPO_FORMAT, REPO_VERSION, type RepoConfig } from "../format/repo-config.js";
 import { decodeSeal, type DecodedSeal } from "../format/seal.js";
 import type { Storage } from "../storage/storage.js";
@@ -150,4 +150,3 @@ export async function resolveSnapshot(repo: Repository, ref: string): Promise<Re
   throw usageError(`snapshot id ${ref} is ambiguous (${matches.length} match)`, "give more digits");
 }
 
-export { sealKey };

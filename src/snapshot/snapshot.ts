@@ -24,6 +24,7 @@ import type { Signer } from "../keys/signer.js";
 import { EncryptedObjectWriter } from "../pack/object-writer.js";
 import { worthCompressing } from "../pack/compression.js";
 import { PackWriter, READ_BUFFER_BYTES, type FileIdentity } from "../pack/writer.js";
+import { processAlive } from "../repo/lock.js";
 import { readSeals, type Repository } from "../repo/repository.js";
 import type { SourceConfig } from "../config/index.js";
 import { describeFsError, walkDir } from "../sources/dir.js";
@@ -193,19 +194,11 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
 function removeDeadRunsStaging(staging: string): void {
   for (const name of fs.readdirSync(staging)) {
     const pid = Number(/^[a-z]+-(\d+)-[0-9a-f]+(\.tmp)?$/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
     fs.rmSync(path.join(staging, name), { force: true });
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errnoCode(e) === "EPERM"; // exists, owned by someone else
-  }
-}
 
 /** A private folder for command output, which must be complete (and its size known) before it goes into a pack. */
 async function makeSpoolDir(): Promise<string> {

@@ -10,7 +10,7 @@ import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
 import type { AgeIdentities } from "../crypto/age.js";
 import { IsnadError, messageOf } from "../errors.js";
-import { manifestKey, packKey, SEALS_PREFIX } from "../format/layout.js";
+import { manifestKey, packKey } from "../format/layout.js";
 import { memberOf } from "../format/manifest.js";
 import { decodeSeal, type ObjectRef } from "../format/seal.js";
 import { PACK_CHECKSUMS_MEMBER, parseSha256sum } from "../format/sha256sum.js";
@@ -346,4 +346,3 @@ async function checkPackContent(
   return files;
 }
 
-export { SEALS_PREFIX };
