@@ -14,7 +14,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, sandbox, skipWithout, type RunResult, type Sandbox } from "../helpers/cli.js";
+import os from "node:os";
+import { BIN, ROOT, sandbox, skipWithout, type RunResult, type Sandbox } from "../helpers/cli.js";
 import { initRepo, type TestRepo } from "../helpers/repo.js";
 
 const EXIT = { ok: 0, integrity: 3, incomplete: 4 } as const;
@@ -42,6 +43,29 @@ function chownTree(p: string, uid: number, gid: number): void {
   if (fs.lstatSync(p).isDirectory()) for (const name of fs.readdirSync(p)) chownTree(path.join(p, name), uid, gid);
 }
 
+let unprivilegedBin: string | undefined;
+let installCopy: string | undefined;
+afterAll(() => {
+  if (installCopy) fs.rmSync(installCopy, { recursive: true, force: true });
+});
+
+/**
+ * The CLI as the unprivileged user can run it. The checkout may sit below a folder only root can
+ * enter (a CI clone in a mode-0700 temp folder); then the built CLI and its dependencies are
+ * copied once to a folder everyone may read.
+ */
+function binForUnprivileged(): string {
+  if (unprivilegedBin) return unprivilegedBin;
+  const canRead = spawnSync("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "test", "-r", BIN]).status === 0;
+  if (canRead) return (unprivilegedBin = BIN);
+  installCopy = fs.mkdtempSync(path.join(os.tmpdir(), "isnad-install-"));
+  fs.chmodSync(installCopy, 0o755);
+  for (const part of ["package.json", "dist", "node_modules"]) {
+    fs.cpSync(path.join(ROOT, part), path.join(installCopy, part), { recursive: true, verbatimSymlinks: true });
+  }
+  return (unprivilegedBin = path.join(installCopy, path.relative(ROOT, BIN)));
+}
+
 /**
  * A sandbox whose CLI runs as an unprivileged user when the tests run as root. Its folder is
  * given to that user, and TMPDIR points inside it (the system /tmp may not be writable for it).
@@ -55,7 +79,7 @@ function unprivilegedSandbox(): Sandbox {
   const run: Sandbox["run"] = (args, opts) =>
     new Promise<RunResult>((resolve, reject) => {
       const env = Object.fromEntries(Object.entries({ ...sb.env, ...opts?.env }).filter(([, v]) => v !== undefined));
-      const child = spawn("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, BIN, ...args], {
+      const child = spawn("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, binForUnprivileged(), ...args], {
         cwd: opts?.cwd ?? sb.dir,
         env,
         stdio: ["pipe", "pipe", "pipe"],
