@@ -8,8 +8,19 @@
 import binding from "zstd-napi/binding.js";
 import { integrityError } from "../errors.js";
 
-/** restic's default ("auto") is zstd level 3 too: comparable repository sizes. */
-export const ZSTD_LEVEL = 3;
+/**
+ * Level 1, not restic's 3: on the benchmark's docs corpus it compresses 1.5x faster for 4 % more
+ * bytes (598 vs 575 MB of 1115 MB), which keeps the repository within 1.05x of restic's.
+ */
+export const ZSTD_LEVEL = 1;
+/**
+ * zstd compresses in its own native thread (nbWorkers = 1) while this thread reads, hashes and
+ * encrypts: the second core does the most expensive step, with no copies through a JS worker.
+ */
+const ZSTD_WORKERS = 1;
+/** Below this size a file goes to the compressed pack without a sample: sampling would cost as
+ * much as compressing it, and zstd passes incompressible blocks through cheaply. */
+const NO_SAMPLE_BELOW = 16 * 1024;
 /** A sample this large says how a file compresses; smaller files are compressed whole. */
 const SAMPLE_BYTES = 64 * 1024;
 /** Compressing must save at least this much of the sample, or the file is stored as it is. */
@@ -30,7 +41,7 @@ const sampleOut = Buffer.allocUnsafe(binding.compressBound(SAMPLE_BYTES));
 export function worthCompressing(name: string, head: Uint8Array): boolean {
   const dot = name.lastIndexOf(".");
   if (dot > name.lastIndexOf("/") && COMPRESSED_EXTENSIONS.has(name.slice(dot + 1).toLowerCase())) return false;
-  if (head.length < 512) return true; // tiny: costs nothing, and small text compresses in the stream
+  if (head.length < NO_SAMPLE_BELOW) return true;
   const sample = head.subarray(0, SAMPLE_BYTES);
   const n = sampler.compress(sampleOut, sample, 1);
   return n <= sample.length * (1 - MIN_SAVING);
@@ -47,6 +58,7 @@ export class ZstdCompressor {
   ) {
     this.cctx.setParameter(binding.CParameter.compressionLevel, level);
     this.cctx.setParameter(binding.CParameter.checksumFlag, 1); // zstd -d checks it too
+    this.cctx.setParameter(binding.CParameter.nbWorkers, ZSTD_WORKERS);
   }
 
   write(data: Uint8Array): void {
