@@ -10,6 +10,7 @@ import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { type AgeIdentities, createAgeDecryptStream } from "../crypto/age.js";
 import { integrityError } from "../errors.js";
+import { TarFormatError, TarReader, type TarVisitor } from "../format/tar-reader.js";
 import { ManifestParser, type ManifestEntry, type ManifestHeader } from "../format/manifest.js";
 import type { ObjectRef } from "../format/seal.js";
 import { comparePaths } from "../sources/order.js";
@@ -132,4 +133,37 @@ export async function readPack(
     throw integrityError(`${label}: not a valid tar stream (${(err as Error).message})`, { cause: err });
   }
   await checked;
+}
+
+/**
+ * Reads a pack and hands each member to `visitor` (see src/format/tar-reader.ts): synchronous
+ * callbacks, the member's bytes as views of the decrypted chunks. Resolves once the pack was read
+ * to its end-of-archive block and its ciphertext matched ref; anything the visitor throws ends the
+ * read and rejects with that error.
+ */
+export async function readPackMembers(
+  storage: Storage,
+  key: string,
+  ref: ObjectRef,
+  identities: AgeIdentities,
+  visitor: TarVisitor,
+): Promise<void> {
+  const label = `pack ${ref.id.slice(0, 16)}`;
+  const src = await storage.get(key);
+  const counter = new HashingCounter();
+  const dec = createAgeDecryptStream(identities, label);
+  const reader = new TarReader(visitor);
+  const parse = async (source: AsyncIterable<Buffer>): Promise<void> => {
+    try {
+      for await (const chunk of source) reader.push(chunk);
+      reader.end();
+    } catch (err) {
+      // Authentic plaintext that is not a valid tar: the pack itself is malformed.
+      if (err instanceof TarFormatError) throw integrityError(`${label}: not a valid tar stream (${err.message})`, { cause: err });
+      throw err;
+    }
+  };
+  if (ref.compression === "zstd") await pipeline(src, counter, dec, zstdDecompress(label), parse);
+  else await pipeline(src, counter, dec, parse);
+  checkDigest(label, ref, counter);
 }
