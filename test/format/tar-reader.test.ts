@@ -169,8 +169,8 @@ describe("TarReader agrees with GNU tar and tar-stream", () => {
   it("reads tar-stream's pax headers and GNU base-256 sizes", async () => {
     const pack = tar.pack();
     const chunks: Buffer[] = [];
-    pack.on("data", (c: Buffer) => chunks.push(c));
-    const ended = new Promise((r) => pack.on("end", r));
+    pack.on("data", (c) => chunks.push(c as Buffer));
+    const ended = new Promise<void>((r) => pack.on("end", () => r()));
     pack.entry({ name: "ü/".repeat(80) + "file", size: 3 }, Buffer.from("abc"));
     pack.entry({ name: "s", type: "symlink", linkname: "../".repeat(60) + "etc/passwd" });
     pack.finalize();
