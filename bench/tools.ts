@@ -54,6 +54,13 @@ function publicKeyOf(keyFile: string): string {
   return m[1]!;
 }
 
+/** The node options on a script's "#!/usr/bin/env -S node …" line. */
+export function shebangNodeFlags(script: string): string[] {
+  const first = fs.readFileSync(script, "utf8").split("\n", 1)[0] ?? "";
+  const m = /^#!\S*env\s+-S\s+node\s+(.*)$/.exec(first);
+  return m?.[1] ? m[1].trim().split(/\s+/) : [];
+}
+
 export function makeTool(name: ToolName, ctx: ToolContext): Tool {
   fs.mkdirSync(ctx.home, { recursive: true });
   const env: NodeJS.ProcessEnv = {
@@ -65,7 +72,8 @@ export function makeTool(name: ToolName, ctx: ToolContext): Tool {
   const key = path.join(ctx.home, "key.txt");
   switch (name) {
     case "isnad": {
-      const isnad = (...args: string[]) => [process.execPath, ctx.isnadBin, ...args];
+      // Run it as the installed command runs: with the node flags on the bin's #! line.
+      const isnad = (...args: string[]) => [process.execPath, ...shebangNodeFlags(ctx.isnadBin), ctx.isnadBin, ...args];
       let recipient = "";
       return {
         name,
