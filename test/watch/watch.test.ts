@@ -1,6 +1,9 @@
 /** WatchLoop timing under fake timers: quiet period, max delay, one snapshot at a time, retry, stop. */
+import * as fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { WatchLoop, type WatchLoopEvent } from "../../src/watch/watch.js";
+import { underAny, WatchLoop, watchFolders, type WatchLoopEvent } from "../../src/watch/watch.js";
 
 const QUIET = 1000;
 const MAX = 5000;
@@ -115,5 +118,32 @@ describe("WatchLoop", () => {
     loop.change();
     await vi.advanceTimersByTimeAsync(20_000);
     expect(starts).toEqual([0]);
+  });
+});
+
+describe("watchFolders (real chokidar)", () => {
+  it("reports changes below a folder, and none under an ignored one (the repository inside a source)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "isnad-watch-"));
+    fs.mkdirSync(path.join(dir, "repo"));
+    const seen: string[] = [];
+    const w = await watchFolders([dir], { ignore: underAny([path.join(dir, "repo")]), onChange: (_e, p) => seen.push(p), onError: () => undefined });
+    try {
+      fs.writeFileSync(path.join(dir, "repo", "pack.age"), "x");
+      fs.writeFileSync(path.join(dir, "doc.txt"), "y");
+      while (!seen.includes(path.join(dir, "doc.txt"))) await new Promise((r) => setTimeout(r, 50));
+      // doc.txt was written after pack.age: had pack.age been reported, it would be by now
+      expect(seen.filter((p) => p.startsWith(path.join(dir, "repo")))).toEqual([]);
+    } finally {
+      await w.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("underAny: the folder itself and everything under it, not a sibling sharing its prefix", () => {
+    const ig = underAny(["/srv/data/repo"]);
+    expect(ig("/srv/data/repo")).toBe(true);
+    expect(ig("/srv/data/repo/packs/ab/x.age")).toBe(true);
+    expect(ig("/srv/data/repository.txt")).toBe(false);
+    expect(ig("/srv/data")).toBe(false);
   });
 });
