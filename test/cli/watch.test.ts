@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, sandbox, type Sandbox } from "../helpers/cli.js";
 import { initRepo, type TestRepo } from "../helpers/repo.js";
+import { writeBigFile } from "../helpers/tree.js";
 
 describe("isnad watch", () => {
   let sb: Sandbox;
@@ -74,6 +75,44 @@ describe("isnad watch", () => {
     expect(rs.code, rs.stderr).toBe(0);
     expect(fs.readFileSync(sb.path("restored/data/a.txt"), "utf8")).toBe("second version\n");
     expect(fs.readFileSync(sb.path("restored/data/new/b.txt"), "utf8")).toBe("added while watching\n");
+  });
+
+  /** Starts watch on a big folder; resolves once its initial snapshot is running. */
+  async function startBusyWatch(big: string) {
+    let stderr = "";
+    const c = spawn(process.execPath, [BIN, "watch", "--repo", r.repo, big], { cwd: sb.dir, env: sb.env, stdio: ["ignore", "ignore", "pipe"] });
+    child = c;
+    c.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((res) => c.on("close", (code) => res(code)));
+    while (!stderr.includes('"msg":"snapshot started"')) await new Promise((res) => setTimeout(res, 20));
+    return { c, exited, stderr: () => stderr };
+  }
+
+  it("SIGTERM during a snapshot lets it finish and exits 0; a second signal exits at once, leaving no partial snapshot", { timeout: 120_000 }, async () => {
+    const big = sb.path("big");
+    fs.mkdirSync(big);
+    writeBigFile(`${big}/big.bin`, 300 << 20); // a few seconds of work
+    const before = (await snapshots()).length;
+
+    const a = await startBusyWatch(big);
+    a.c.kill("SIGTERM");
+    expect(await a.exited, a.stderr()).toBe(0);
+    expect(a.stderr()).toContain("stopping after the snapshot in progress");
+    expect((await snapshots()).length).toBe(before + 1); // it finished and was sealed
+
+    const b = await startBusyWatch(big);
+    b.c.kill("SIGTERM");
+    while (!b.stderr().includes("stopping after the snapshot in progress")) await new Promise((res) => setTimeout(res, 20));
+    b.c.kill("SIGINT");
+    expect(await b.exited, b.stderr()).toBe(130);
+    expect(b.stderr()).toContain("stopping at once");
+    expect(b.stderr()).not.toContain('"msg":"snapshot complete"');
+    expect((await snapshots()).length).toBe(before + 1); // nothing sealed half-way
+    const v = await sb.run(["verify", "--repo", r.repo]);
+    expect(v.code, v.stdout).toBe(0);
+    // the abandoned run's lock (its process is gone) does not block the next snapshot
+    const next = await sb.run(["snapshot", "--repo", r.repo, sb.path("data")]);
+    expect(next.code, next.stderr).toBe(0);
   });
 
   it("bad options are one usage line", async () => {
