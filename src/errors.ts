@@ -10,6 +10,7 @@ export type ErrorKind =
   | "locked" // repository locked by another run
   | "storage" // I/O against the repository failed
   | "source" // a source could not be read as a whole
+  | "hook" // a hook command of the config failed (the `before` hook stops the snapshot)
   | "internal"; // a broken invariant: a bug
 
 export class IsnadError extends Error {

@@ -1,5 +1,5 @@
 /** Exit codes: the one place they are defined (docs: README "Exit codes"). */
-import type { ErrorKind } from "../errors.js";
+import { IsnadError, type ErrorKind } from "../errors.js";
 
 export const EXIT = {
   ok: 0,
@@ -9,6 +9,8 @@ export const EXIT = {
   integrity: 3,
   /** A snapshot was written but some files could not be read (they are recorded as missing). */
   incomplete: 4,
+  /** The snapshot was saved (and is complete), but the `after` hook failed. */
+  hookFailed: 5,
   /** The repository is locked by another run (EX_TEMPFAIL). */
   locked: 75,
 } as const;
@@ -25,4 +27,9 @@ export function exitCodeFor(kind: ErrorKind): number {
     default:
       return EXIT.error;
   }
+}
+
+/** The exit code an error thrown out of a command ends in. */
+export function exitCodeOfError(err: unknown): number {
+  return err instanceof IsnadError ? exitCodeFor(err.kind) : EXIT.error;
 }

@@ -13,6 +13,7 @@ import { restoreCommand } from "./commands/restore.js";
 import { snapshotCommand } from "./commands/snapshot.js";
 import { snapshotsCommand } from "./commands/snapshots.js";
 import { verifyCommand } from "./commands/verify.js";
+import { watchCommand } from "./commands/watch.js";
 import type { Context, GlobalOptions } from "./context.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 import { createLogger, type LogLevel } from "./output/log.js";
@@ -45,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
 
-  for (const c of [keygenCommand, initCommand, snapshotCommand, snapshotsCommand, verifyCommand, diffCommand, restoreCommand]) {
+  for (const c of [keygenCommand, initCommand, snapshotCommand, snapshotsCommand, verifyCommand, diffCommand, restoreCommand, watchCommand]) {
     const cmd = c(run);
     program.addCommand(cmd.exitOverride().configureOutput(commanderOutput).showHelpAfterError(`(run isnad help ${cmd.name()} for usage)`));
   }

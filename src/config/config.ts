@@ -19,6 +19,7 @@ import { LineCounter, parseDocument } from "yaml";
 import * as z from "zod";
 import { IsnadError, errnoCode } from "../errors.js";
 import { homeDir, userConfigDir } from "../keys/paths.js";
+import { parseDuration } from "../repo/lock.js";
 
 export interface DirSourceConfig {
   label: string;
@@ -41,6 +42,20 @@ export interface CommandSourceConfig {
 
 export type SourceConfig = DirSourceConfig | CommandSourceConfig;
 
+/** Shell commands run around a snapshot (src/hooks/hooks.ts), from the config file's folder. */
+export interface HooksConfig {
+  before?: string;
+  after?: string;
+  onFailure?: string;
+  /** How long one hook may run before it is killed and counts as failed. */
+  timeoutMs: number;
+  /** The config file's folder. */
+  cwd: string;
+}
+
+/** A hook that runs longer than this (default) is killed and counts as failed. */
+export const DEFAULT_HOOK_TIMEOUT_MS = 5 * 60_000;
+
 export interface Config {
   /** Absolute path of the config file. */
   file: string;
@@ -50,6 +65,7 @@ export interface Config {
   recipientsFile?: string;
   identity?: string;
   sources: SourceConfig[];
+  hooks?: HooksConfig;
 }
 
 export const CONFIG_FILE_NAME = "isnad.yaml";
@@ -94,6 +110,15 @@ const commandSourceSchema = z.strictObject({
   cwd: pathString.optional(),
 });
 
+const hooksSchema = z.strictObject({
+  before: nonEmpty.optional(),
+  after: nonEmpty.optional(),
+  on_failure: nonEmpty.optional(),
+  timeout: nonEmpty
+    .refine((t) => (parseDuration(t) ?? 0) > 0, { error: 'is not a duration: use e.g. 30s, 5m, 1h or 1h30m' })
+    .optional(),
+});
+
 const fileSchema = z.strictObject({
   repository: nonEmpty,
   signing_key: pathString.optional(),
@@ -102,6 +127,7 @@ const fileSchema = z.strictObject({
   sources: z.array(z.discriminatedUnion("type", [dirSourceSchema, commandSourceSchema])).min(1, {
     error: "at least one source is needed",
   }),
+  hooks: hooksSchema.optional(),
 });
 
 type ConfigFile = z.infer<typeof fileSchema>;
@@ -110,6 +136,7 @@ const KNOWN_KEYS = {
   top: Object.keys(fileSchema.shape),
   dir: Object.keys(dirSourceSchema.shape),
   command: Object.keys(commandSourceSchema.shape),
+  hooks: Object.keys(hooksSchema.shape),
 };
 
 // ---- loading --------------------------------------------------------------------------------
@@ -227,6 +254,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (raw.signing_key !== undefined) config.signingKey = resolve(raw.signing_key);
   if (raw.recipients_file !== undefined) config.recipientsFile = resolve(raw.recipients_file);
   if (raw.identity !== undefined) config.identity = resolve(raw.identity);
+  if (raw.hooks !== undefined) {
+    const h = raw.hooks;
+    config.hooks = { timeoutMs: h.timeout === undefined ? DEFAULT_HOOK_TIMEOUT_MS : parseDuration(h.timeout)!, cwd: dir };
+    if (h.before !== undefined) config.hooks.before = h.before;
+    if (h.after !== undefined) config.hooks.after = h.after;
+    if (h.on_failure !== undefined) config.hooks.onFailure = h.on_failure;
+  }
   return config;
 }
 
@@ -346,6 +380,7 @@ function describeIssue(issue: Issue, data: unknown): { where: string; message: s
 
 function knownKeysAt(p: readonly PropertyKey[], data: unknown): string[] {
   if (p.length === 0) return KNOWN_KEYS.top;
+  if (p[0] === "hooks") return KNOWN_KEYS.hooks;
   const type = (valueAt(data, p).value as { type?: unknown } | undefined)?.type;
   return type === "command" ? KNOWN_KEYS.command : KNOWN_KEYS.dir;
 }

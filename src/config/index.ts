@@ -4,6 +4,8 @@ export {
   type SourceConfig,
   type DirSourceConfig,
   type CommandSourceConfig,
+  type HooksConfig,
+  DEFAULT_HOOK_TIMEOUT_MS,
   CONFIG_FILE_NAME,
   USER_CONFIG_FILE_NAME,
   LABEL_PATTERN,

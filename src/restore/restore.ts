@@ -25,9 +25,14 @@ import { PACK_CHECKSUMS_MEMBER } from "../format/sha256sum.js";
 import { readManifest, readPack } from "../pack/reader.js";
 import type { ReadableSeal, Repository } from "../repo/repository.js";
 import type { Finding } from "../verify/findings.js";
+import { throttle } from "../throttle.js";
 import { parentsOf, pathSelector } from "./select.js";
 
-export type RestoreEvent = { type: "file"; path: string; bytes: number } | { type: "finding"; finding: Finding };
+export type RestoreEvent =
+  | { type: "file"; path: string; bytes: number }
+  | { type: "finding"; finding: Finding }
+  /** At most every PROGRESS_INTERVAL_MS (src/throttle.ts), and once at the end. */
+  | { type: "progress"; files: number; bytes: number; totalFiles: number; totalBytes: number };
 
 export interface RestoreOptions {
   repo: Repository;
@@ -110,6 +115,14 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
         break;
     }
   });
+  let totalFiles = 0;
+  let totalBytes = 0;
+  for (const m of byPack.values()) for (const list of m.values()) for (const e of list) (totalFiles++, (totalBytes += e.size));
+  const progressDue = throttle();
+  const progress = (last = false) => {
+    if (last || progressDue()) emit({ type: "progress", files: report.files, bytes: report.bytes, totalFiles, totalBytes });
+  };
+  progress();
   // Only now that the manifest is read and verified does the target come into being.
   const target = await createTarget(wanted);
   report.target = target;
@@ -182,6 +195,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
             report.files++;
             report.bytes += x.size;
             emit({ type: "file", path: x.path, bytes: x.size });
+            progress();
           } catch (err) {
             refuse("restore-failed", `${x.path}: ${messageOf(err)}; not restored`, x.path, key);
             if (from === undefined) break;
@@ -196,6 +210,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
       if (!done.has(member)) for (const e of list) refuse("member-missing", `${e.path}: not found in ${key}; not restored`, e.path, key);
     }
   }
+  progress(true);
 
   // Symlinks last.
   for (const s of symlinks) {

@@ -30,6 +30,7 @@ import type { SourceConfig } from "../config/index.js";
 import { describeFsError, walkDir } from "../sources/dir.js";
 import { runCommandSource } from "../sources/command.js";
 import { compareNames } from "../sources/order.js";
+import { throttle } from "../throttle.js";
 import { VERSION } from "../version.js";
 
 /** A pack is closed at this much plaintext: big enough that the per-pack header cost (up to ~40 ms
@@ -43,6 +44,7 @@ export type SnapshotEvent =
   | { type: "warning"; path: string; message: string }
   | { type: "unreadable"; path: string; error: string }
   | { type: "pack"; id: string; size: number; files: number }
+  /** At most every PROGRESS_INTERVAL_MS (src/throttle.ts): files and bytes read so far. */
   | { type: "progress"; files: number; bytes: number };
 
 export interface SnapshotStats {
@@ -240,6 +242,7 @@ class SnapshotRun {
   private pending: ManifestEntry[] = [];
   private readonly waiting = new Map<PackWriter, FileManifestEntry[]>();
   private readonly headBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  private readonly progressDue = throttle();
   packs: ObjectRef[] = [];
   entryCount = 0;
   stats: SnapshotStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, new_bytes: 0, missing: 0, skipped: 0, changed: 0 };
@@ -341,7 +344,7 @@ class SnapshotRun {
       }
       this.waiting.get(pack)!.push(entry);
       await this.push(entry);
-      if (this.stats.files % 1000 === 0) this.emit({ type: "progress", files: this.stats.files, bytes: this.stats.bytes });
+      if (this.progressDue()) this.emit({ type: "progress", files: this.stats.files, bytes: this.stats.bytes });
       if (pack.tarBytes >= this.limits.packTargetBytes) await this.closePack(pack);
     } finally {
       fs.closeSync(fd);

@@ -17,9 +17,14 @@ import { PACK_CHECKSUMS_MEMBER, parseSha256sum } from "../format/sha256sum.js";
 import { verifyEd25519 } from "../keys/signer.js";
 import { readManifest, readPack } from "../pack/reader.js";
 import { listSealFiles, signerPublicKey, type ReadableSeal, type Repository } from "../repo/repository.js";
+import { throttle } from "../throttle.js";
 import type { Finding } from "./findings.js";
 
-export type VerifyEvent = { type: "object"; key: string; bytes: number } | { type: "finding"; finding: Finding };
+export type VerifyEvent =
+  | { type: "object"; key: string; bytes: number }
+  | { type: "finding"; finding: Finding }
+  /** At most every PROGRESS_INTERVAL_MS (src/throttle.ts), and once when all objects are done. */
+  | { type: "progress"; objects: number; bytes: number; totalObjects: number; totalBytes: number };
 
 export interface VerifyOptions {
   repo: Repository;
@@ -98,6 +103,13 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
     objects.set(manifestKey(s.body.manifest.id), { key: manifestKey(s.body.manifest.id), ref: s.body.manifest, snapshot: s.body.snapshot, kind: "manifest" });
     for (const p of s.body.packs) objects.set(packKey(p.id), { key: packKey(p.id), ref: p, snapshot: s.body.snapshot, kind: "pack" });
   }
+  let totalBytes = 0;
+  for (const o of objects.values()) totalBytes += o.ref.size;
+  const progressDue = throttle();
+  const progress = (last = false) => {
+    if (last || progressDue()) emit({ type: "progress", objects: report.objectsChecked, bytes: report.bytesChecked, totalObjects: objects.size, totalBytes });
+  };
+  progress();
   const intact = new Set<string>();
   if (!opts.identities) {
     for (const o of objects.values()) {
@@ -105,7 +117,9 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
       report.objectsChecked++;
       report.bytesChecked += o.ref.size;
       emit({ type: "object", key: o.key, bytes: o.ref.size });
+      progress();
     }
+    progress(true);
     return report;
   }
 
@@ -143,6 +157,7 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
     report.objectsChecked++;
     report.bytesChecked += o.ref.size;
     emit({ type: "object", key: o.key, bytes: o.ref.size });
+    progress();
   }
   for (const o of objects.values()) {
     if (o.kind !== "pack" || !present.has(o.key)) continue;
@@ -150,7 +165,9 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
     report.objectsChecked++;
     report.bytesChecked += o.ref.size;
     emit({ type: "object", key: o.key, bytes: o.ref.size });
+    progress();
   }
+  progress(true);
   return report;
 }
 

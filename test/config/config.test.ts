@@ -279,3 +279,23 @@ describe("adHocSources", () => {
     for (const s of adHocSources(["a b", ".hidden", "x!y", "/"], "/")) expect(s.label).toMatch(/^[A-Za-z0-9._-]+$/);
   });
 });
+
+describe("parseConfig: hooks", () => {
+  const base = "repository: ./repo\nsources:\n  - {label: a, type: dir, path: ./a}\n";
+  it("reads the three hooks and the timeout; cwd is the config's folder", () => {
+    const c = parseConfig(`${base}hooks:\n  before: ./pre.sh\n  after: curl -fsS https://hc.example/ping/x\n  on_failure: "curl -fsS https://hc.example/ping/x/fail"\n  timeout: 1m30s\n`, "/etc/isnad/isnad.yaml", ENV);
+    expect(c.hooks).toEqual({ before: "./pre.sh", after: "curl -fsS https://hc.example/ping/x", onFailure: "curl -fsS https://hc.example/ping/x/fail", timeoutMs: 90_000, cwd: "/etc/isnad" });
+  });
+  it("defaults the timeout to 5 minutes; no hooks key, no hooks", () => {
+    expect(parseConfig(`${base}hooks:\n  after: "true"\n`, "/x/isnad.yaml", ENV).hooks?.timeoutMs).toBe(5 * 60_000);
+    expect(parseConfig(base, "/x/isnad.yaml", ENV).hooks).toBeUndefined();
+  });
+  it("a bad timeout, an empty command or a misspelt key is one line naming it", () => {
+    expect(parseError(`${base}hooks:\n  timeout: 5 minutes\n`).message).toBe('isnad.yaml: hooks.timeout "5 minutes": is not a duration: use e.g. 30s, 5m, 1h or 1h30m');
+    expect(parseError(`${base}hooks:\n  timeout: 0s\n`).message).toContain("hooks.timeout");
+    expect(parseError(`${base}hooks:\n  after: ""\n`).message).toBe("isnad.yaml: hooks.after: must not be empty");
+    const e = parseError(`${base}hooks:\n  onfailure: x\n`);
+    expect(e.message).toBe('isnad.yaml: hooks: unknown key "onfailure"');
+    expect(e.hint).toBe('did you mean "on_failure"?');
+  });
+});

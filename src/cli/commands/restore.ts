@@ -5,6 +5,7 @@ import { restoreSnapshot } from "../../restore/restore.js";
 import { EXIT } from "../exit-codes.js";
 import { findConfig, identitiesFor, openRepo, type Context } from "../context.js";
 import { formatBytes } from "../output/print.js";
+import { createProgress } from "../output/progress.js";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -22,6 +23,7 @@ export function restoreCommand(run: (fn: (ctx: Context) => Promise<void>) => Pro
         const repo = await openRepo(ctx, config);
         const identities = await identitiesFor(opts.identity, config, "restore");
         const seal = await resolveSnapshot(repo, id);
+        const bar = createProgress("restore", ctx.globals);
         const report = await restoreSnapshot({
           repo,
           seal,
@@ -30,10 +32,11 @@ export function restoreCommand(run: (fn: (ctx: Context) => Promise<void>) => Pro
           include: opts.include,
           overwrite: opts.overwrite ?? false,
           onEvent: (e) => {
-            if (e.type === "finding") ctx.log.error({ code: e.finding.code, path: e.finding.path, object: e.finding.object }, e.finding.message);
+            if (e.type === "progress") bar.update({ count: e.files, bytes: e.bytes, totalCount: e.totalFiles, totalBytes: e.totalBytes });
+            else if (e.type === "finding") ctx.log.error({ code: e.finding.code, path: e.finding.path, object: e.finding.object }, e.finding.message);
             else ctx.log.debug({ path: e.path, bytes: e.bytes }, "restored");
           },
-        });
+        }).finally(() => bar.stop());
         ctx.exitCode = report.findings.length ? EXIT.integrity : EXIT.ok;
         ctx.log.info({ snapshot: report.snapshot, target: report.target, files: report.files, refused: report.findings.length }, "restore done");
         ctx.out.result({ ok: report.findings.length === 0, ...report });

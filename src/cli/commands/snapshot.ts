@@ -2,9 +2,8 @@
 import { Command } from "@commander-js/extra-typings";
 import { adHocSources } from "../../config/index.js";
 import { usageError } from "../../errors.js";
-import { acquireLock, describeHolder, parseDuration } from "../../repo/lock.js";
-import { createSnapshot } from "../../snapshot/snapshot.js";
-import { EXIT } from "../exit-codes.js";
+import { parseDuration } from "../../repo/lock.js";
+import { runSnapshotJob } from "../snapshot-job.js";
 import { findConfig, openRepo, signerFor, type Context } from "../context.js";
 import { formatBytes, formatDuration } from "../output/print.js";
 
@@ -27,34 +26,12 @@ export function snapshotCommand(run: (fn: (ctx: Context) => Promise<void>) => Pr
         if (waitMs === undefined) throw usageError(`--wait "${opts.wait}" is not a duration`, "use e.g. 90s, 10m, 1h or 1h30m");
         const repo = await openRepo(ctx, config);
         const signer = await signerFor(repo, opts.signingKey, config);
-        const lock = await acquireLock(repo, {
-          command: "snapshot",
-          waitMs,
-          onEvent: (e) => {
-            if (e.type === "waiting") ctx.log.info({ holder: e.holder }, `waiting for ${describeHolder(e.holder)}`);
-            else ctx.log.warn({ holder: e.holder }, `took over a stale lock: ${e.why}`);
-          },
-        });
-        ctx.log.info({ repository: repo.storage.location, sources: sources.map((s) => s.label) }, "snapshot started");
-        const result = await createSnapshot({
-          repo,
-          signer,
-          sources,
-          host: opts.host,
-          beforeSeal: () => lock.assertHeld(),
-          onEvent: (e) => {
-            if (e.type === "warning") ctx.log.warn({ path: e.path }, e.message);
-            else if (e.type === "unreadable") ctx.log.error({ path: e.path, error: e.error }, "cannot read; recorded as missing");
-            else if (e.type === "pack") ctx.log.debug({ pack: e.id, size: e.size, files: e.files }, "pack stored");
-            else if (e.type === "source") ctx.log.debug({ source: e.label, type: e.kind }, "source");
-          },
-        }).finally(() => lock.release());
+        const job = await runSnapshotJob(ctx, { repo, signer, sources, hooks: config?.hooks, host: opts.host, waitMs, command: "snapshot", progress: true });
+        if (!job.result) throw job.error; // reported by main (its exit code is job.exitCode)
+        const result = job.result;
         const incomplete = result.missing.length > 0;
-        ctx.log.info(
-          { snapshot: result.snapshot, seq: result.seq, chainHead: result.chainHead, files: result.stats.files, bytes: result.stats.bytes, missing: result.stats.missing, durationMs: result.durationMs },
-          incomplete ? "snapshot complete, with unreadable files" : "snapshot complete",
-        );
-        ctx.out.result({ ...result, repository: repo.storage.location, complete: !incomplete });
+        ctx.exitCode = job.exitCode;
+        ctx.out.result({ ...result, repository: repo.storage.location, complete: !incomplete, exitCode: job.exitCode, hookFailed: job.hookFailed });
         const s = result.stats;
         ctx.out.line(`snapshot ${result.snapshot} (seq ${result.seq}) saved to ${repo.storage.location}`);
         ctx.out.line(`  files ${s.files}, folders ${s.dirs}, symlinks ${s.symlinks}, ${formatBytes(s.bytes)} (${formatBytes(s.new_bytes)} new)`);
@@ -66,8 +43,8 @@ export function snapshotCommand(run: (fn: (ctx: Context) => Promise<void>) => Pr
           ctx.out.line(`  INCOMPLETE: ${s.missing === 1 ? "1 entry" : `${s.missing} entries`} could not be read; recorded as missing:`);
           for (const m of result.missing.slice(0, 20)) ctx.out.line(`    ${m.path}: ${m.error}`);
           if (result.missing.length > 20) ctx.out.line(`    … and ${result.missing.length - 20} more (see the log)`);
-          ctx.exitCode = EXIT.incomplete;
         }
+        if (job.hookFailed) ctx.out.line(`  the after hook failed (see the log); the snapshot is saved`);
       }),
     );
 }

@@ -7,6 +7,7 @@ import { verifyRepository } from "../../verify/verify.js";
 import { EXIT } from "../exit-codes.js";
 import { findConfig, identitiesFor, openRepo, type Context } from "../context.js";
 import { formatBytes } from "../output/print.js";
+import { createProgress } from "../output/progress.js";
 
 export function verifyCommand(run: (fn: (ctx: Context) => Promise<void>) => Promise<void>) {
   return new Command("verify")
@@ -25,6 +26,7 @@ export function verifyCommand(run: (fn: (ctx: Context) => Promise<void>) => Prom
         const repo = await openRepo(ctx, config);
         const identities = opts.identity ? await identitiesFor(opts.identity, config, "verify") : undefined;
         const snapshots = id ? [(await resolveSnapshot(repo, id)).body.snapshot] : undefined;
+        const bar = createProgress("verify", ctx.globals);
         const report = await verifyRepository({
           repo,
           snapshots,
@@ -32,9 +34,10 @@ export function verifyCommand(run: (fn: (ctx: Context) => Promise<void>) => Prom
           expectedSigner: opts.signer,
           expectedHead: opts.chainHead,
           onEvent: (e) => {
-            if (e.type === "finding") ctx.log[e.finding.severity === "error" ? "error" : "warn"]({ code: e.finding.code, snapshot: e.finding.snapshot, object: e.finding.object, path: e.finding.path }, e.finding.message);
+            if (e.type === "progress") bar.update({ count: e.objects, bytes: e.bytes, totalCount: e.totalObjects, totalBytes: e.totalBytes });
+            else if (e.type === "finding") ctx.log[e.finding.severity === "error" ? "error" : "warn"]({ code: e.finding.code, snapshot: e.finding.snapshot, object: e.finding.object, path: e.finding.path }, e.finding.message);
           },
-        });
+        }).finally(() => bar.stop());
         const errors = report.findings.filter(isError);
         ctx.exitCode = errors.length ? EXIT.integrity : EXIT.ok;
         ctx.log.info({ seals: report.seals, objects: report.objectsChecked, files: report.filesChecked, chainHead: report.chainHead, errors: errors.length }, errors.length ? "verify found problems" : "verify ok");
