@@ -26,6 +26,24 @@ export function forgetCommand(run: (fn: (ctx: Context) => Promise<void>) => Prom
     .option("--signing-key <file>", "the repository's snapshot-signing key (default: from init)")
     .option("--host <name>", "host name to record in the removal record (default: this machine's)")
     .option("--wait <duration>", "if another run holds the repository lock, wait up to this long (e.g. 30s, 10m, 1h) instead of exiting 75")
+    .addHelpText(
+      "after",
+      `
+Snapshots are grouped by host and source labels; each group gets the policy on its own. Periods
+are UTC; weeks are ISO weeks (Monday to Sunday). A --keep-* rule counts only periods that have a
+snapshot; when a rule has count left, the group's oldest snapshot is kept too. --keep-within is
+relative to the group's newest snapshot, not to now: y years, m months, d days, h hours, in that
+order (1y6m, 30d, 36h).
+
+Before deleting any seal, forget writes a signed removal record (removals/<seq>.json) naming the
+removed snapshots, so isnad verify reports them as removed by policy, not as a broken chain.
+Then run isnad prune (or pass --prune) to delete the data only removed snapshots used.
+
+Examples:
+  isnad forget --keep-hourly 24 --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --dry-run
+  isnad forget --keep-last 10 --keep-within 1y --prune
+  isnad forget 5e0c2b9a`,
+    )
     .action((ids, opts) =>
       run(async (ctx) => {
         const policy: Policy = {};
