@@ -20,8 +20,13 @@ export type PruneEvent = { type: "deleted"; key: string; kind: "manifest" | "pac
 export interface PruneOptions {
   repo: Repository;
   dryRun?: boolean;
+  /** Throws if this run no longer holds the repository lock; called before the first deletion and every 30 s after. */
+  assertLocked?: () => Promise<void>;
   onEvent?: (e: PruneEvent) => void;
 }
+
+/** A lock lost mid-prune (taken over after 15 minutes without refresh) must stop the deletions soon. */
+const LOCK_CHECK_MS = 30_000;
 
 export interface PruneResult {
   dryRun: boolean;
@@ -60,6 +65,7 @@ export async function prune(opts: PruneOptions): Promise<PruneResult> {
   }
 
   const result: PruneResult = { dryRun: opts.dryRun === true, snapshotsKept, objectsKept: 0, deleted: [], bytesFreed: 0 };
+  let lockCheckedAt = -Infinity;
   for (const prefix of [MANIFESTS_PREFIX, PACKS_PREFIX]) {
     const victims: Array<{ key: string; kind: "manifest" | "pack"; size: number }> = [];
     for await (const o of repo.storage.list(prefix)) {
@@ -70,7 +76,13 @@ export async function prune(opts: PruneOptions): Promise<PruneResult> {
     }
     victims.sort((a, b) => (a.key < b.key ? -1 : 1));
     for (const v of victims) {
-      if (!opts.dryRun) await repo.storage.delete(v.key);
+      if (!opts.dryRun) {
+        if (opts.assertLocked && Date.now() - lockCheckedAt >= LOCK_CHECK_MS) {
+          await opts.assertLocked();
+          lockCheckedAt = Date.now();
+        }
+        await repo.storage.delete(v.key);
+      }
       result.deleted.push(v);
       result.bytesFreed += v.size;
       opts.onEvent?.({ type: "deleted", ...v });

@@ -53,12 +53,12 @@ export function takeLock(ctx: Context, repo: Repository, command: string, waitMs
 }
 
 export async function runPrune(ctx: Context, repo: Repository, dryRun: boolean, lock: RepositoryLock | undefined): Promise<PruneResult> {
-  await lock?.assertHeld();
   const killAfter = Number(process.env[KILL_AFTER_ENV] ?? "0");
   let n = 0;
   const result = await prune({
     repo,
     dryRun,
+    assertLocked: lock ? () => lock.assertHeld() : undefined,
     onEvent: (e) => {
       ctx.log.debug({ object: e.key, size: e.size }, dryRun ? "would delete" : "deleted");
       if (!dryRun && killAfter > 0 && ++n >= killAfter) process.kill(process.pid, "SIGKILL");
