@@ -6,7 +6,11 @@ import { messageOf } from "../errors.js";
 import { REMOVALS_PREFIX, removalSeqOfKey } from "../format/layout.js";
 import { decodeRemoval, type DecodedRemoval, type RemovedSeal } from "../format/removal.js";
 import { verifyEd25519 } from "../keys/signer.js";
-import { MAX_SEAL_BYTES, signerPublicKey, type ReadableSeal, type Repository } from "./repository.js";
+// Types only: repository.ts imports this module (resolveSnapshot skips removed seals).
+import type { ReadableSeal, Repository } from "./repository.js";
+
+/** Like MAX_SEAL_BYTES: records are small; this bounds what a hostile repository can make us read. */
+const MAX_RECORD_BYTES = 16 << 20;
 
 export interface ReadableRemoval extends DecodedRemoval {
   key: string;
@@ -32,7 +36,7 @@ export interface Removals {
 }
 
 export async function readRemovals(repo: Repository): Promise<Removals> {
-  const pub = signerPublicKey(repo);
+  const pub = Buffer.from(repo.config.signer.public_key, "base64");
   const problems: RemovalProblem[] = [];
   const keys: string[] = [];
   for await (const o of repo.storage.list(REMOVALS_PREFIX)) keys.push(o.key);
@@ -46,7 +50,7 @@ export async function readRemovals(repo: Repository): Promise<Removals> {
     }
     let d: DecodedRemoval;
     try {
-      d = decodeRemoval(await repo.storage.readBytes(key, MAX_SEAL_BYTES));
+      d = decodeRemoval(await repo.storage.readBytes(key, MAX_RECORD_BYTES));
     } catch (e) {
       problems.push({ code: "removal-unreadable", key, message: `${key}: ${messageOf(e)}` });
       continue;

@@ -179,7 +179,7 @@ describe("forget and prune", () => {
     expect(describeTree(path.join(target, "data"))).toEqual(describeTree(src));
     const old = await sb.run(["restore", "--repo", base, "-i", t.key, "-t", sb.path("restored-old"), snaps[0]!.snapshot]);
     expect(old.code).toBe(2);
-    expect(old.stderr).toMatch(/^isnad: no snapshot /m);
+    expect(old.stderr).toMatch(new RegExp(`^isnad: snapshot ${snaps[0]!.snapshot} was removed by policy \\(removal record 1`, "m"));
   });
 
   it("a snapshot after forget and prune extends the chain (seq 8), and verify stays 0", async () => {
@@ -312,6 +312,10 @@ describe("crashes", () => {
     expect(removedByPolicy(v)).toEqual(ids(1, 4).sort());
     const s = await sb.run(["--json", "snapshots", "--repo", repo]);
     expect((JSON.parse(s.stdout) as Array<{ id: string }>).map((x) => x.id)).toEqual(ids(5, 7));
+    // Nor can it be restored: prune may already have deleted its objects.
+    const r = await sb.run(["restore", "--repo", repo, "-i", t.key, "-t", sb.path(`r-${copies}`), snaps[3]!.snapshot]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/was removed by policy \(removal record 2/);
     const f = await sb.run(["--json", "forget", "--repo", repo, "--keep-last", "3"]);
     expect(f.code, f.stderr).toBe(0);
     expect((JSON.parse(f.stdout) as { finished: string[]; record: unknown }).finished.sort()).toEqual(ids(3, 4).sort());
