@@ -7,8 +7,10 @@ import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { IsnadError, messageOf } from "../errors.js";
 import { VERSION } from "../version.js";
 import { diffCommand } from "./commands/diff.js";
+import { forgetCommand } from "./commands/forget.js";
 import { initCommand } from "./commands/init.js";
 import { keygenCommand } from "./commands/keygen.js";
+import { pruneCommand } from "./commands/prune.js";
 import { restoreCommand } from "./commands/restore.js";
 import { snapshotCommand } from "./commands/snapshot.js";
 import { snapshotsCommand } from "./commands/snapshots.js";
@@ -46,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
 
-  for (const c of [keygenCommand, initCommand, snapshotCommand, snapshotsCommand, verifyCommand, diffCommand, restoreCommand, watchCommand]) {
+  for (const c of [keygenCommand, initCommand, snapshotCommand, snapshotsCommand, verifyCommand, diffCommand, restoreCommand, forgetCommand, pruneCommand, watchCommand]) {
     const cmd = c(run);
     program.addCommand(cmd.exitOverride().configureOutput(commanderOutput).showHelpAfterError(`(run isnad help ${cmd.name()} for usage)`));
   }

@@ -8,6 +8,7 @@ export const SEALS_PREFIX = "snapshots/";
 export const MANIFESTS_PREFIX = "manifests/";
 export const PACKS_PREFIX = "packs/";
 export const LOCKS_PREFIX = "locks/";
+export const REMOVALS_PREFIX = "removals/";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const SNAPSHOT_ID = /^[0-9a-f]{16}$/;
@@ -19,6 +20,19 @@ export const sealKey = (snapshotId: string): string => `${SEALS_PREFIX}${snapsho
 export const manifestKey = (objectId: string): string => `${MANIFESTS_PREFIX}${objectId}.age`;
 /** Packs fan out by the first two hex digits so no folder holds more than 1/256 of them. */
 export const packKey = (objectId: string): string => `${PACKS_PREFIX}${objectId.slice(0, 2)}/${objectId}.age`;
+
+/**
+ * Removal records are named by their seq, zero-padded so keys sort in chain order. The storage's
+ * no-overwrite put makes two runs that both try to write record N fail rather than fork the chain.
+ */
+export const removalKey = (seq: number): string => `${REMOVALS_PREFIX}${String(seq).padStart(10, "0")}.json`;
+
+/** Seq of a removal record key, or undefined if the key is not one. */
+export function removalSeqOfKey(key: string): number | undefined {
+  const m = /^removals\/(\d{10})\.json$/.exec(key);
+  const n = m?.[1] ? Number(m[1]) : undefined;
+  return n !== undefined && n > 0 ? n : undefined;
+}
 
 /** Snapshot id from a seal key, or undefined if the key is not a seal. */
 export function snapshotIdOfKey(key: string): string | undefined {

@@ -60,8 +60,8 @@ export class RepositoryLock {
   async assertHeld(): Promise<void> {
     const now = await readLock(this.repo);
     if (this.lost || !now || now.token !== this.info.token) {
-      throw new IsnadError("locked", `lost the repository lock (${this.lost ?? (now ? `taken over by ${describeHolder(now)}` : "removed")}); not committing this snapshot`, {
-        hint: "another run may be writing; run isnad verify, then snapshot again",
+      throw new IsnadError("locked", `lost the repository lock (${this.lost ?? (now ? `taken over by ${describeHolder(now)}` : "removed")}); stopping isnad ${this.info.command} before it writes anything more`, {
+        hint: "another run may be writing; run isnad verify, then run the command again",
       });
     }
   }

@@ -10,6 +10,7 @@ import { REPO_CONFIG_KEY, SEALS_PREFIX, snapshotIdOfKey } from "../format/layout
 import { decodeRepoConfig, encodeRepoConfig, REPO_FORMAT, REPO_VERSION, type RepoConfig } from "../format/repo-config.js";
 import { decodeSeal, type DecodedSeal } from "../format/seal.js";
 import type { Storage } from "../storage/storage.js";
+import { isRemovedSeal, readRemovals } from "./removals.js";
 
 /** Seals are small; this bounds what a hostile repository can make us read into memory. */
 export const MAX_SEAL_BYTES = 16 << 20;
@@ -131,7 +132,10 @@ export async function readSeals(repo: Repository, onRejected?: (key: string, why
 /** Resolves "latest", a full snapshot id or a unique prefix of at least 4 hex digits. */
 export async function resolveSnapshot(repo: Repository, ref: string): Promise<ReadableSeal> {
   const rejected: Array<{ key: string; why: string }> = [];
-  const seals = await readSeals(repo, (key, why) => rejected.push({ key, why }));
+  const removals = await readRemovals(repo);
+  // A seal a removal record names is gone as far as users are concerned, even if an interrupted
+  // forget left its file (prune may already have deleted its objects).
+  const seals = (await readSeals(repo, (key, why) => rejected.push({ key, why }))).filter((s) => !isRemovedSeal(removals, s));
   if (ref === "latest") {
     const last = seals.at(-1);
     if (!last) throw new IsnadError("usage", `${repo.storage.location} has no snapshots yet`);
@@ -145,6 +149,10 @@ export async function resolveSnapshot(repo: Repository, ref: string): Promise<Re
     throw new IsnadError("integrity", `snapshot ${snapshotIdOfKey(bad.key)}: ${bad.key} does not verify (${bad.why}); refusing to use it`, {
       hint: "run isnad verify for the whole picture",
     });
+  }
+  const removed = [...removals.removed.values()].find((r) => r.snapshot.startsWith(ref));
+  if (matches.length === 0 && removed) {
+    throw usageError(`snapshot ${removed.snapshot} was removed by policy (removal record ${removed.record}, see isnad snapshots --removed)`);
   }
   if (matches.length === 0) throw usageError(`no snapshot ${ref} in ${repo.storage.location}`, "list them with: isnad snapshots");
   throw usageError(`snapshot id ${ref} is ambiguous (${matches.length} match)`, "give more digits");

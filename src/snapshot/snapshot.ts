@@ -25,6 +25,7 @@ import { EncryptedObjectWriter } from "../pack/object-writer.js";
 import { worthCompressing } from "../pack/compression.js";
 import { PackWriter, READ_BUFFER_BYTES, type FileIdentity } from "../pack/writer.js";
 import { processAlive } from "../repo/lock.js";
+import { chainTip, readRemovals } from "../repo/removals.js";
 import { readSeals, type Repository } from "../repo/repository.js";
 import type { SourceConfig } from "../config/index.js";
 import { describeFsError, walkDir } from "../sources/dir.js";
@@ -106,7 +107,8 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
   const seals = await readSeals(repo, (key, why) =>
     emit({ type: "warning", path: key, message: `ignoring ${key}: ${why}; run isnad verify` }),
   );
-  const head = seals.at(-1);
+  // Seals removed by policy still count: a removed newest seal is still the chain's tip.
+  const head = chainTip(seals, await readRemovals(repo));
 
   const now = (opts.now ?? (() => new Date()))();
   const snapshotId = randomBytes(8).toString("hex");
@@ -154,7 +156,7 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
       format: "isnad-seal/1",
       repository: repo.config.id,
       snapshot: snapshotId,
-      seq: (head?.body.seq ?? 0) + 1,
+      seq: (head?.seq ?? 0) + 1,
       parent: head?.hash ?? null,
       time: now.toISOString(),
       host,

@@ -11,6 +11,13 @@ export type FindingCode =
   | "chain-parent"
   | "chain-fork"
   | "chain-head-missing"
+  | "snapshot-removed-by-policy"
+  | "removal-unreadable"
+  | "removal-signature"
+  | "removal-chain-gap"
+  | "removal-chain-parent"
+  | "removal-chain-fork"
+  | "removal-mismatch"
   | "object-missing"
   | "object-size"
   | "object-hash"
@@ -30,7 +37,8 @@ export type FindingCode =
   | "restore-failed";
 
 export interface Finding {
-  severity: "error" | "warning";
+  /** error: integrity failure (exit 3); warning: worth a look; info: a fact, e.g. a removal by policy. */
+  severity: "error" | "warning" | "info";
   code: FindingCode;
   message: string;
   snapshot?: string;

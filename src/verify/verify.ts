@@ -16,6 +16,7 @@ import { decodeSeal, type ObjectRef } from "../format/seal.js";
 import { PACK_CHECKSUMS_MEMBER, parseSha256sum } from "../format/sha256sum.js";
 import { verifyEd25519 } from "../keys/signer.js";
 import { readManifest, readPack } from "../pack/reader.js";
+import { isRemovedSeal, readRemovals, type Removals } from "../repo/removals.js";
 import { listSealFiles, signerPublicKey, type ReadableSeal, type Repository } from "../repo/repository.js";
 import { throttle } from "../throttle.js";
 import type { Finding } from "./findings.js";
@@ -43,6 +44,8 @@ export interface VerifyReport {
   signer: string;
   chainHead: string | null;
   seals: number;
+  /** Snapshots a valid removal record names: removed by policy (forget), not by an attacker. */
+  removedByPolicy: number;
   snapshotsChecked: string[];
   objectsChecked: number;
   bytesChecked: number;
@@ -64,6 +67,7 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
     signer: repo.config.signer.fingerprint,
     chainHead: null,
     seals: 0,
+    removedByPolicy: 0,
     snapshotsChecked: [],
     objectsChecked: 0,
     bytesChecked: 0,
@@ -81,11 +85,18 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
     return report; // every signature check below would trust the wrong key
   }
 
-  const seals = await checkSeals(repo, add);
+  const allSeals = await checkSeals(repo, add);
+  const removals = await readRemovals(repo);
+  for (const p of removals.problems) add({ severity: "error", code: p.code, object: p.key, message: p.message });
+  const chain = chainWithRemovals(allSeals, removals, add);
+  checkChain(chain, add);
+  // Seals removed by policy but still present (forget was interrupted) are not checked further:
+  // prune may already have deleted what they name.
+  const seals = allSeals.filter((s) => !isRemovedSeal(removals, s));
   report.seals = seals.length;
-  checkChain(seals, add);
-  report.chainHead = seals.at(-1)?.hash ?? null;
-  if (opts.expectedHead && !seals.some((s) => s.hash === opts.expectedHead?.toLowerCase())) {
+  report.removedByPolicy = chain.filter((l) => l.removed).length;
+  report.chainHead = chain.at(-1)?.hash ?? null;
+  if (opts.expectedHead && !chain.some((s) => s.hash === opts.expectedHead?.toLowerCase())) {
     add({
       severity: "error",
       code: "chain-head-missing",
@@ -200,21 +211,60 @@ async function checkSeals(repo: Repository, add: (f: Finding) => void): Promise<
   return good.sort((a, b) => a.body.seq - b.body.seq);
 }
 
-/** The chain: seq 1, 2, 3… each naming the previous seal's hash as parent. */
-function checkChain(seals: ReadableSeal[], add: (f: Finding) => void): void {
-  let prev: ReadableSeal | undefined;
+/** One place in the seal chain: a seal present, or the stub a removal record keeps of a removed one. */
+interface ChainLink {
+  seq: number;
+  snapshot: string;
+  parent: string | null;
+  hash: string;
+  /** The removal record that names it, if it was removed by policy. */
+  removed?: number;
+}
+
+/**
+ * The whole chain: every valid seal present, plus the stub of every seal a valid removal record
+ * names and that is gone. Each removal is reported as info; a present seal that a record names
+ * with another hash is an error (the seal or the record was swapped).
+ */
+function chainWithRemovals(seals: ReadableSeal[], removals: Removals, add: (f: Finding) => void): ChainLink[] {
+  const links: ChainLink[] = [];
+  const presentSeqs = new Set<number>();
   for (const s of seals) {
-    const snap = s.body.snapshot;
-    if (prev && s.body.seq === prev.body.seq) {
-      add({ severity: "error", code: "chain-fork", snapshot: snap, message: `snapshots ${prev.body.snapshot} and ${snap} both claim place ${s.body.seq} in the chain` });
+    presentSeqs.add(s.body.seq);
+    const stub = removals.removed.get(s.body.seq);
+    const link: ChainLink = { seq: s.body.seq, snapshot: s.body.snapshot, parent: s.body.parent, hash: s.hash };
+    if (stub && (stub.snapshot !== s.body.snapshot || stub.seal_sha256 !== s.hash || stub.parent !== s.body.parent)) {
+      add({ severity: "error", code: "removal-mismatch", snapshot: s.body.snapshot, object: s.key, message: `removal record ${stub.record} names seal ${stub.seq} as snapshot ${stub.snapshot} with hash ${stub.seal_sha256.slice(0, 16)}…, but ${s.key} (snapshot ${s.body.snapshot}) hashes to ${s.hash.slice(0, 16)}…` });
+    } else if (stub) {
+      link.removed = stub.record;
+      add({ severity: "info", code: "snapshot-removed-by-policy", snapshot: s.body.snapshot, object: s.key, message: `snapshot ${s.body.snapshot} (seq ${s.body.seq}, ${s.body.time}) was removed by policy (removal record ${stub.record}); its seal is still present` });
+    }
+    links.push(link);
+  }
+  for (const stub of removals.removed.values()) {
+    if (presentSeqs.has(stub.seq)) continue;
+    links.push({ seq: stub.seq, snapshot: stub.snapshot, parent: stub.parent, hash: stub.seal_sha256, removed: stub.record });
+    add({ severity: "info", code: "snapshot-removed-by-policy", snapshot: stub.snapshot, message: `snapshot ${stub.snapshot} (seq ${stub.seq}, ${stub.time}) was removed by policy (removal record ${stub.record})` });
+  }
+  return links.sort((a, b) => a.seq - b.seq);
+}
+
+/** The chain: seq 1, 2, 3… each naming the previous seal's hash as parent. */
+function checkChain(links: ChainLink[], add: (f: Finding) => void): void {
+  let prev: ChainLink | undefined;
+  const name = (l: ChainLink) => `snapshot ${l.snapshot}${l.removed ? " (removed by policy)" : ""}`;
+  for (const s of links) {
+    const snap = s.snapshot;
+    if (prev && s.seq === prev.seq) {
+      add({ severity: "error", code: "chain-fork", snapshot: snap, message: `snapshots ${prev.snapshot} and ${snap} both claim place ${s.seq} in the chain` });
       continue;
     }
-    const expectedSeq = (prev?.body.seq ?? 0) + 1;
-    if (s.body.seq !== expectedSeq) {
-      const missing = s.body.seq - expectedSeq === 1 ? `${expectedSeq}` : `${expectedSeq} to ${s.body.seq - 1}`;
-      add({ severity: "error", code: "chain-gap", snapshot: snap, message: `seal${s.body.seq - expectedSeq === 1 ? "" : "s"} ${missing} of the chain ${s.body.seq - expectedSeq === 1 ? "is" : "are"} missing before snapshot ${snap} (seq ${s.body.seq})` });
-    } else if (s.body.parent !== (prev?.hash ?? null)) {
-      add({ severity: "error", code: "chain-parent", snapshot: snap, message: `snapshot ${snap} (seq ${s.body.seq}) names parent ${s.body.parent?.slice(0, 16) ?? "none"}…, but seal ${expectedSeq - 1} hashes to ${prev?.hash.slice(0, 16) ?? "none"}…` });
+    const expectedSeq = (prev?.seq ?? 0) + 1;
+    if (s.seq !== expectedSeq) {
+      const missing = s.seq - expectedSeq === 1 ? `${expectedSeq}` : `${expectedSeq} to ${s.seq - 1}`;
+      add({ severity: "error", code: "chain-gap", snapshot: snap, message: `seal${s.seq - expectedSeq === 1 ? "" : "s"} ${missing} of the chain ${s.seq - expectedSeq === 1 ? "is" : "are"} missing before ${name(s)} (seq ${s.seq}), and no valid removal record names ${s.seq - expectedSeq === 1 ? "it" : "them"}` });
+    } else if (s.parent !== (prev?.hash ?? null)) {
+      add({ severity: "error", code: "chain-parent", snapshot: snap, message: `${name(s)} (seq ${s.seq}) names parent ${s.parent?.slice(0, 16) ?? "none"}…, but seal ${expectedSeq - 1} hashes to ${prev?.hash.slice(0, 16) ?? "none"}…` });
     }
     prev = s;
   }

@@ -35,7 +35,7 @@ export function verifyCommand(run: (fn: (ctx: Context) => Promise<void>) => Prom
           expectedHead: opts.chainHead,
           onEvent: (e) => {
             if (e.type === "progress") bar.update({ count: e.objects, bytes: e.bytes, totalCount: e.totalObjects, totalBytes: e.totalBytes });
-            else if (e.type === "finding") ctx.log[e.finding.severity === "error" ? "error" : "warn"]({ code: e.finding.code, snapshot: e.finding.snapshot, object: e.finding.object, path: e.finding.path }, e.finding.message);
+            else if (e.type === "finding") ctx.log[e.finding.severity === "error" ? "error" : e.finding.severity === "warning" ? "warn" : "info"]({ code: e.finding.code, snapshot: e.finding.snapshot, object: e.finding.object, path: e.finding.path }, e.finding.message);
           },
         }).finally(() => bar.stop());
         const errors = report.findings.filter(isError);
@@ -44,9 +44,12 @@ export function verifyCommand(run: (fn: (ctx: Context) => Promise<void>) => Prom
         ctx.out.result({ ok: errors.length === 0, ...report });
         ctx.out.line(`repository ${repo.storage.location} (id ${report.repository})`);
         ctx.out.line(`signer ${report.signer}`);
-        ctx.out.line(`${report.seals} seal${report.seals === 1 ? "" : "s"}; chain head ${report.chainHead ?? "(none)"}`);
+        ctx.out.line(`${report.seals} seal${report.seals === 1 ? "" : "s"}${report.removedByPolicy ? ` (and ${report.removedByPolicy} snapshot${report.removedByPolicy === 1 ? "" : "s"} removed by policy, each named in a signed removal record)` : ""}; chain head ${report.chainHead ?? "(none)"}`);
         ctx.out.line(`checked ${report.snapshotsChecked.length} snapshot${report.snapshotsChecked.length === 1 ? "" : "s"}: ${report.objectsChecked} objects, ${formatBytes(report.bytesChecked)}${report.withKey ? `, ${report.filesChecked} files decrypted and hashed` : " (storage level; pass -i to check every file)"}`);
-        for (const f of report.findings) ctx.out.line(`${f.severity === "error" ? "ERROR" : "warning"} [${f.code}] ${f.message}`);
+        const infos = report.findings.filter((f) => f.severity === "info");
+        for (const f of infos.slice(0, 20)) ctx.out.line(`info [${f.code}] ${f.message}`);
+        if (infos.length > 20) ctx.out.line(`info … and ${infos.length - 20} more (see --json)`);
+        for (const f of report.findings) if (f.severity !== "info") ctx.out.line(`${f.severity === "error" ? "ERROR" : "warning"} [${f.code}] ${f.message}`);
         ctx.out.line(errors.length ? `FAILED: ${errors.length} problem${errors.length === 1 ? "" : "s"} found` : "OK: every check passed");
       }),
     );

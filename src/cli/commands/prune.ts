@@ -1,0 +1,79 @@
+/** isnad prune: deletes manifests and packs no remaining snapshot references. Needs no key. */
+import { Command } from "@commander-js/extra-typings";
+import { usageError } from "../../errors.js";
+import { acquireLock, describeHolder, parseDuration, type RepositoryLock } from "../../repo/lock.js";
+import type { Repository } from "../../repo/repository.js";
+import { prune, type PruneResult } from "../../retention/prune.js";
+import { findConfig, openRepo, type Context } from "../context.js";
+import { formatBytes } from "../output/print.js";
+
+/**
+ * Test hook for the crash tests (test/cli/retention-crash.test.ts): kill -9 this process right
+ * after that many deletions, as a power cut would.
+ */
+const KILL_AFTER_ENV = "ISNAD_TEST_PRUNE_KILL_AFTER";
+
+export function pruneCommand(run: (fn: (ctx: Context) => Promise<void>) => Promise<void>) {
+  return new Command("prune")
+    .description("delete manifests and packs that no remaining snapshot references (after forget); needs no key")
+    .option("--dry-run", "list what would be deleted and change nothing")
+    .option("--wait <duration>", "if another run holds the repository lock, wait up to this long (e.g. 30s, 10m, 1h) instead of exiting 75")
+    .action((opts) =>
+      run(async (ctx) => {
+        const waitMs = parseWait(opts.wait);
+        const config = await findConfig(ctx);
+        const repo = await openRepo(ctx, config);
+        const lock = opts.dryRun ? undefined : await takeLock(ctx, repo, "prune", waitMs);
+        try {
+          const result = await runPrune(ctx, repo, opts.dryRun === true, lock);
+          ctx.out.result(result);
+          printPrune(ctx, result);
+        } finally {
+          await lock?.release();
+        }
+      }),
+    );
+}
+
+export function parseWait(wait: string | undefined): number {
+  const waitMs = wait === undefined ? 0 : parseDuration(wait);
+  if (waitMs === undefined) throw usageError(`--wait: expected a duration like 90s, 10m, 1h or 1h30m, got ${wait}`);
+  return waitMs;
+}
+
+export function takeLock(ctx: Context, repo: Repository, command: string, waitMs: number): Promise<RepositoryLock> {
+  return acquireLock(repo, {
+    command,
+    waitMs,
+    onEvent: (e) => {
+      if (e.type === "waiting") ctx.log.info({ holder: e.holder }, `waiting for ${describeHolder(e.holder)}`);
+      else ctx.log.warn({ holder: e.holder }, `took over a stale lock: ${e.why}`);
+    },
+  });
+}
+
+export async function runPrune(ctx: Context, repo: Repository, dryRun: boolean, lock: RepositoryLock | undefined): Promise<PruneResult> {
+  const killAfter = Number(process.env[KILL_AFTER_ENV] ?? "0");
+  let n = 0;
+  const result = await prune({
+    repo,
+    dryRun,
+    assertLocked: lock ? () => lock.assertHeld() : undefined,
+    onEvent: (e) => {
+      ctx.log.debug({ object: e.key, size: e.size }, dryRun ? "would delete" : "deleted");
+      if (!dryRun && killAfter > 0 && ++n >= killAfter) process.kill(process.pid, "SIGKILL");
+    },
+  });
+  ctx.log.info({ deleted: result.deleted.length, bytesFreed: result.bytesFreed, dryRun }, dryRun ? "prune dry run" : "prune complete");
+  return result;
+}
+
+export function printPrune(ctx: Context, r: PruneResult): void {
+  const verb = r.dryRun ? "would delete" : "deleted";
+  for (const d of r.deleted) ctx.out.line(`${verb} ${d.key} (${formatBytes(d.size)})`);
+  const manifests = r.deleted.filter((d) => d.kind === "manifest").length;
+  ctx.out.line(
+    `${verb} ${manifests} manifest${manifests === 1 ? "" : "s"} and ${r.deleted.length - manifests} pack${r.deleted.length - manifests === 1 ? "" : "s"}, ${formatBytes(r.bytesFreed)} ${r.dryRun ? "would be " : ""}freed; kept ${r.objectsKept} object${r.objectsKept === 1 ? "" : "s"} of ${r.snapshotsKept} snapshot${r.snapshotsKept === 1 ? "" : "s"}`,
+  );
+  if (r.dryRun) ctx.out.line("dry run: nothing was changed");
+}
