@@ -15,6 +15,7 @@ export function snapshotCommand(run: (fn: (ctx: Context) => Promise<void>) => Pr
     .argument("[paths...]", "folders to back up instead of the config's sources (needs --repo)")
     .option("--signing-key <file>", "the repository's snapshot-signing key (default: from init)")
     .option("--host <name>", "host name to record (default: this machine's)")
+    .option("--rehash", "read and hash every file, even those the local cache says are unchanged")
     .option("--wait <duration>", "if another run holds the repository lock, wait up to this long (e.g. 30s, 10m, 1h) instead of exiting 75")
     .action((paths, opts) =>
       run(async (ctx) => {
@@ -41,6 +42,7 @@ export function snapshotCommand(run: (fn: (ctx: Context) => Promise<void>) => Pr
           signer,
           sources,
           host: opts.host,
+          rehash: opts.rehash === true,
           beforeSeal: () => lock.assertHeld(),
           onEvent: (e) => {
             if (e.type === "warning") ctx.log.warn({ path: e.path }, e.message);
@@ -51,14 +53,20 @@ export function snapshotCommand(run: (fn: (ctx: Context) => Promise<void>) => Pr
         }).finally(() => lock.release());
         const incomplete = result.missing.length > 0;
         ctx.log.info(
-          { snapshot: result.snapshot, seq: result.seq, chainHead: result.chainHead, files: result.stats.files, bytes: result.stats.bytes, missing: result.stats.missing, durationMs: result.durationMs },
+          { snapshot: result.snapshot, seq: result.seq, chainHead: result.chainHead, files: result.stats.files, bytes: result.stats.bytes, newBytes: result.stats.new_bytes, unchanged: result.incremental.unchanged, reused: result.incremental.reused, stored: result.incremental.stored, missing: result.stats.missing, durationMs: result.durationMs },
           incomplete ? "snapshot complete, with unreadable files" : "snapshot complete",
         );
         ctx.out.result({ ...result, repository: repo.storage.location, complete: !incomplete });
         const s = result.stats;
         ctx.out.line(`snapshot ${result.snapshot} (seq ${result.seq}) saved to ${repo.storage.location}`);
         ctx.out.line(`  files ${s.files}, folders ${s.dirs}, symlinks ${s.symlinks}, ${formatBytes(s.bytes)} (${formatBytes(s.new_bytes)} new)`);
-        ctx.out.line(`  ${result.packs.length} pack${result.packs.length === 1 ? "" : "s"}, took ${formatDuration(result.durationMs)}`);
+        const inc = result.incremental;
+        ctx.out.line(
+          `  ${inc.unchanged} file${inc.unchanged === 1 ? "" : "s"} unchanged (cache), ${inc.reused} already stored, ${inc.stored} new` +
+            (inc.cache === "off" ? " (no cache)" : opts.rehash ? " (--rehash: every file read)" : ""),
+        );
+        const old = result.packs.length - inc.newPacks;
+        ctx.out.line(`  ${inc.newPacks} new pack${inc.newPacks === 1 ? "" : "s"}${old ? `, ${old} from earlier snapshots` : ""}, took ${formatDuration(result.durationMs)}`);
         ctx.out.line(`  chain head ${result.chainHead}`);
         if (s.skipped) ctx.out.line(`  ${s.skipped} special file${s.skipped === 1 ? "" : "s"} skipped`);
         if (s.changed) ctx.out.line(`  ${s.changed} file${s.changed === 1 ? "" : "s"} changed while being read (flagged): ${result.changed.slice(0, 5).join(", ")}${s.changed > 5 ? ", …" : ""}`);
