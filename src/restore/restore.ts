@@ -23,7 +23,7 @@ import {
 } from "../format/manifest.js";
 import { PACK_CHECKSUMS_MEMBER } from "../format/sha256sum.js";
 import { readManifest, readPack } from "../pack/reader.js";
-import { readSeals, type ReadableSeal, type Repository } from "../repo/repository.js";
+import type { ReadableSeal, Repository } from "../repo/repository.js";
 import type { Finding } from "../verify/findings.js";
 import { parentsOf, pathSelector } from "./select.js";
 
@@ -114,12 +114,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
   const target = await createTarget(wanted);
   report.target = target;
   const packs = new Map(seal.body.packs.map((p) => [p.id, p]));
-  // With dedup a snapshot also points into packs earlier snapshots wrote; those hold members of
-  // other snapshots too, which are not this manifest's business: they are drained unread. A pack
-  // first listed by this seal was written for it alone: any member its manifest does not name is
-  // refused and reported, as is every member of any pack with a name this manifest does give.
-  const inherited = new Set<string>();
-  for (const s of await readSeals(repo)) if (s.body.seq < seal.body.seq) for (const p of s.body.packs) inherited.add(p.id);
+
   const links = new Map(symlinks.map((s) => [s.path, s.target]));
   const underLink = (p: string) => parentsOf(p).some((d) => links.has(d));
   /** Folders of the snapshot this restore made or found to be real folders inside the target. */
@@ -154,17 +149,18 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
     }
     const done = new Set<string>();
     const expected = known.get(packId) ?? new Set<string>();
-    const shared = inherited.has(packId);
     try {
       await readPack(repo.storage, key, ref, opts.identities, async (m) => {
         const name = m.header.name;
         if (name === PACK_CHECKSUMS_MEMBER && m.header.type === "file") return;
-        if (shared && !expected.has(name)) return; // another snapshot's content
         const why = unsafePathReason(name);
         if (why) return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: ${why}`, name, key);
         if (m.header.type !== "file") return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: a ${m.header.type}, packs hold only regular files`, name, key);
+        // With dedup a snapshot points into packs other snapshots wrote, which hold their members
+        // too (files since deleted or changed): a regular file this manifest does not name is
+        // another snapshot's content, drained unread. Nothing is ever written but what it names.
+        if (!expected.has(name)) return;
         if (done.has(name)) return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: duplicate`, name, key);
-        if (!expected.has(name)) return refuse("member-unexpected", `${key}: refused entry ${JSON.stringify(name)}: not in the snapshot's manifest`, name, key);
         const list = members.get(name);
         if (!list) return; // in the manifest but not selected: drained unread
         done.add(name);
