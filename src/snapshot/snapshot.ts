@@ -265,6 +265,17 @@ function describeSource(s: SourceConfig): ManifestSource {
 }
 
 const ns = (v: bigint): string => v.toString();
+/**
+ * A file whose ctime is this close to now may still be written to within the same tick of the
+ * file system's clock, which would leave size, mtime and ctime as they are while the content
+ * changes ("racily clean", as git calls it): such a file is not put in the path cache, so the next
+ * run reads it again. File systems with whole-second times get a whole second of margin.
+ */
+function racy(ctimeNs: bigint): boolean {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const margin = ctimeNs % 1_000_000_000n === 0n ? 2_000_000_000n : 50_000_000n;
+  return ctimeNs > now - margin;
+}
 const sha256Of = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 /** Same size, mtime, ctime and inode: the test for "unchanged since it was last read". */
 const sameFile = (a: FileIdentity | CachedFile, b: FileIdentity | CachedFile): boolean =>
@@ -358,6 +369,7 @@ class SnapshotRun {
         this.emit({ type: "warning", path: p, message: "replaced by another file during the walk; storing the new one" });
       }
       const identity: FileIdentity = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
+      const cacheable = !how.commandOutput && !racy(st.ctimeNs);
       const size = Number(st.size);
       const head = this.headBuf.subarray(0, fs.readSync(fd, this.headBuf, 0, Math.min(READ_BUFFER_BYTES, size), null));
       // Content already stored (a rename, a touched or copied file) is referenced, not stored again.
@@ -368,7 +380,7 @@ class SnapshotRun {
       if (sha !== undefined && loc && loc.size === size && sameFile(fs.fstatSync(fd, { bigint: true }), identity)) {
         this.incremental.reused++;
         await this.reference(p, st, sha, loc, how.commandOutput);
-        if (!how.commandOutput) this.cache.record(p, { ...identity, sha256: sha });
+        if (cacheable) this.cache.record(p, { ...identity, sha256: sha });
         return;
       }
       const pack = await this.openPack(worthCompressing(p, head));
@@ -382,7 +394,7 @@ class SnapshotRun {
         this.stats.changed++;
         this.changed.push(p);
         this.emit({ type: "warning", path: p, message: "changed while being read; stored as read, flagged in the manifest" });
-      } else if (!how.commandOutput) {
+      } else if (cacheable) {
         this.cache.record(p, { ...identity, sha256: added.sha256 });
       }
       const entry = this.fileEntry(p, st, added.size, added.sha256, how.commandOutput);
