@@ -87,10 +87,11 @@ export class ContentIndex<P extends object> {
     return { pack: this.packIds[p]!, open: this.openPacks.get(p), member: this.memberOf[slot]!, size: this.sizeOf[slot]! };
   }
 
-  /** Adds content stored in pack `pack` (an id, or the handle of a pack still open). Keeps the first location. */
-  add(sha256: string, pack: string | P, member: string, size: number): void {
+  /** Adds content stored in pack `pack` (an id, or the handle of a pack still open). Keeps the
+   * first location unless `replace` (the first one's pack turned out to be missing). */
+  add(sha256: string, pack: string | P, member: string, size: number, replace = false): void {
     const key = Buffer.from(sha256, "hex").toString("latin1");
-    if (this.slots.has(key)) return;
+    if (this.slots.has(key) && !replace) return;
     let p = this.packIndex.get(pack);
     if (p === undefined) {
       p = this.packIds.length;

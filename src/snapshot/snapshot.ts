@@ -295,6 +295,8 @@ class SnapshotRun {
   /** Every pack the manifest refers to (this run's and earlier ones), each once: the seal's list. */
   packs: ObjectRef[] = [];
   private readonly listed = new Set<string>();
+  /** Earlier packs checked on storage this run: true if present with their sealed size. */
+  private readonly packState = new Map<string, boolean>();
   newPacks = 0;
   incremental = { unchanged: 0, reused: 0, stored: 0 };
   entryCount = 0;
@@ -377,7 +379,7 @@ class SnapshotRun {
       // has this exact size; a file that fits in the first read is hashed from memory.
       const sha = head.length === size ? sha256Of(head) : this.cache.content.hasSize(size) ? this.hashRest(fd, head, size) : undefined;
       const loc = sha === undefined ? undefined : this.cache.content.get(sha);
-      if (sha !== undefined && loc && loc.size === size && sameFile(fs.fstatSync(fd, { bigint: true }), identity)) {
+      if (sha !== undefined && loc && loc.size === size && (await this.usable(loc)) && sameFile(fs.fstatSync(fd, { bigint: true }), identity)) {
         this.incremental.reused++;
         await this.reference(p, st, sha, loc, how.commandOutput);
         if (cacheable) this.cache.record(p, { ...identity, sha256: sha });
@@ -389,7 +391,8 @@ class SnapshotRun {
       this.stats.bytes += added.size;
       this.stats.new_bytes += added.size;
       this.incremental.stored++;
-      this.cache.content.add(added.sha256, pack, p, added.size);
+      // Replaces a location in a pack found missing (usable() said no); otherwise the first stays.
+      this.cache.content.add(added.sha256, pack, p, added.size, loc !== undefined && loc.pack !== "" && this.packState.get(loc.pack) === false);
       if (added.changed) {
         this.stats.changed++;
         this.changed.push(p);
@@ -417,7 +420,7 @@ class SnapshotRun {
     const c = this.cache.lookup(p);
     if (!c || !sameFile(st, c)) return false;
     const loc = this.cache.content.get(c.sha256);
-    if (!loc || loc.size !== Number(st.size)) return false; // its pack is gone (pruned): read and store it again
+    if (!loc || loc.size !== Number(st.size) || !(await this.usable(loc))) return false; // its pack is gone: read and store it again
     this.incremental.unchanged++;
     await this.reference(p, st, c.sha256, loc, false);
     this.cache.record(p, c);
@@ -459,6 +462,25 @@ class SnapshotRun {
       entry.gid = process.getgid?.() ?? 0;
     }
     return entry;
+  }
+
+  /**
+   * Whether content at loc may be referenced: a pack of this run, or an earlier pack that a valid
+   * seal lists (the cache holds no other) and that storage still has with its sealed size. One
+   * stat per pack and run: a pack deleted behind the seals' back (a prune cut short) makes the
+   * content be stored again rather than referenced while missing.
+   */
+  private async usable(loc: ContentLocation<PackWriter>): Promise<boolean> {
+    if (loc.open || this.listed.has(loc.pack)) return true;
+    let ok = this.packState.get(loc.pack);
+    if (ok === undefined) {
+      const ref = this.validPacks.get(loc.pack);
+      const info = ref && (await this.repo.storage.stat(packKey(loc.pack)));
+      ok = info !== undefined && ref !== undefined && info.size === ref.size;
+      this.packState.set(loc.pack, ok);
+      if (!ok) this.emit({ type: "warning", path: packKey(loc.pack), message: `${packKey(loc.pack)} is listed by a seal but ${info ? "has the wrong size" : "missing"}; its files are stored again (run isnad verify)` });
+    }
+    return ok;
   }
 
   /** An earlier snapshot's pack this manifest refers to: listed in the seal once, as first sealed. */

@@ -237,6 +237,19 @@ describe("incremental snapshots", () => {
     const out = await restore(next.snapshot);
     expect(hashFile(path.join(out, "site/keep.bin"))).toBe(hashFile(path.join(src, "keep.bin")));
     await verifyKeyed();
+
+    // A pack deleted while its seal stays (a prune cut short, or damage): the seal still lists it,
+    // but storage does not have it, so it is not referenced either; the snapshot warns and stores again.
+    const [lost] = next.packs;
+    fs.rmSync(path.join(t.repo, packKey(lost!.id)));
+    const third = await snapshot();
+    expect(warnings(third.stderr).some((m) => m.includes(packKey(lost!.id)) && m.includes("missing"))).toBe(true);
+    expect(third.incremental).toMatchObject({ unchanged: 0, stored: 1, newPacks: 1 });
+    expect(third.packs.map((p) => p.id)).not.toContain(lost!.id);
+    const v = await sb.run(["--json", "verify", "--repo", t.repo, "-i", t.key]);
+    const errors = (JSON.parse(v.stdout) as { findings: Array<{ code: string; snapshot?: string }> }).findings;
+    expect(errors.map((f) => [f.code, f.snapshot])).toEqual([["object-missing", next.snapshot]]);
+    expect(hashFile(path.join(await restore(third.snapshot), "site/keep.bin"))).toBe(hashFile(path.join(src, "keep.bin")));
   });
 
   it("dedups across two sources and within one run; each snapshot restores on its own after an older seal is removed", async () => {
