@@ -35,6 +35,8 @@ export interface SnapshotJob {
   command: string;
   /** Draw a progress bar (on a terminal only; see output/progress.ts). */
   progress: boolean;
+  /** Read and hash every file, ignoring the cache's record of unchanged files. */
+  rehash?: boolean;
 }
 
 export interface JobOutcome {
@@ -83,6 +85,7 @@ export async function runSnapshotJob(ctx: Context, job: SnapshotJob): Promise<Jo
       signer: job.signer,
       sources: job.sources,
       host: job.host,
+      rehash: job.rehash,
       beforeSeal: () => lock.assertHeld(),
       onEvent: (e) => {
         if (e.type === "warning") ctx.log.warn({ path: e.path }, e.message);
@@ -118,6 +121,10 @@ export async function runSnapshotJob(ctx: Context, job: SnapshotJob): Promise<Jo
       chainHead: result.chainHead,
       files: result.stats.files,
       bytes: result.stats.bytes,
+      newBytes: result.stats.new_bytes,
+      unchanged: result.incremental.unchanged,
+      reused: result.incremental.reused,
+      stored: result.incremental.stored,
       missing: result.stats.missing,
       durationMs: result.durationMs,
       exitCode,

@@ -127,6 +127,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
   const target = await createTarget(wanted);
   report.target = target;
   const packs = new Map(seal.body.packs.map((p) => [p.id, p]));
+
   const links = new Map(symlinks.map((s) => [s.path, s.target]));
   const underLink = (p: string) => parentsOf(p).some((d) => links.has(d));
   /** Folders of the snapshot this restore made or found to be real folders inside the target. */
@@ -168,8 +169,11 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
         const why = unsafePathReason(name);
         if (why) return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: ${why}`, name, key);
         if (m.header.type !== "file") return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: a ${m.header.type}, packs hold only regular files`, name, key);
+        // With dedup a snapshot points into packs other snapshots wrote, which hold their members
+        // too (files since deleted or changed): a regular file this manifest does not name is
+        // another snapshot's content, drained unread. Nothing is ever written but what it names.
+        if (!expected.has(name)) return;
         if (done.has(name)) return refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: duplicate`, name, key);
-        if (!expected.has(name)) return refuse("member-unexpected", `${key}: refused entry ${JSON.stringify(name)}: not in the snapshot's manifest`, name, key);
         const list = members.get(name);
         if (!list) return; // in the manifest but not selected: drained unread
         done.add(name);

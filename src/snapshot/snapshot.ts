@@ -4,11 +4,12 @@
  * crash at any point leaves a repository that verifies (with, at worst, unreferenced objects).
  * Reports through onEvent; never prints.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { SnapshotCache, type CachedFile, type CacheState, type ContentLocation } from "../cache/index.js";
 import { configError, errnoCode, internalError, messageOf } from "../errors.js";
 import { manifestKey, packKey, sealKey } from "../format/layout.js";
 import {
@@ -71,7 +72,22 @@ export interface SnapshotResult {
   stats: SnapshotStats;
   missing: Array<{ path: string; error: string }>;
   changed: string[];
+  /** How the files were found: not read (cache says unchanged), read but already stored, stored now. */
+  incremental: IncrementalStats;
   durationMs: number;
+}
+
+export interface IncrementalStats {
+  /** Files the cache showed unchanged (size, mtime, ctime, inode): not read, content already stored. */
+  unchanged: number;
+  /** Files read and hashed whose content was already stored (renamed, touched, copied): not stored again. */
+  reused: number;
+  /** Files whose content went into a new pack. */
+  stored: number;
+  /** Packs this snapshot wrote; the rest of `packs` were written by earlier snapshots. */
+  newPacks: number;
+  /** "used": a cache was read; "empty": none yet (or it was ignored); "off": no usable cache folder. */
+  cache: CacheState;
 }
 
 export interface SnapshotOptions {
@@ -85,6 +101,10 @@ export interface SnapshotOptions {
   beforeSeal?: () => Promise<void>;
   /** Overrides of PACK_TARGET_BYTES and MAX_PENDING_ENTRIES (tests reach the limits with small trees). */
   limits?: { packTargetBytes?: number; maxPendingEntries?: number };
+  /** Read and hash every file, ignoring what the cache says about paths (content dedup still applies). */
+  rehash?: boolean;
+  /** Environment for finding the cache folder (XDG_CACHE_HOME, HOME); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
@@ -109,6 +129,10 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
   );
   // Seals removed by policy still count: a removed newest seal is still the chain's tip.
   const head = chainTip(seals, await readRemovals(repo));
+  // Every pack a valid seal lists, with its ref as the first seal listing it recorded it: the only
+  // packs a new snapshot may point into.
+  const validPacks = new Map<string, ObjectRef>();
+  for (const s of seals) for (const p of s.body.packs) if (!validPacks.has(p.id)) validPacks.set(p.id, p);
 
   const now = (opts.now ?? (() => new Date()))();
   const snapshotId = randomBytes(8).toString("hex");
@@ -116,7 +140,15 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
   const staging = await repo.storage.stagingDir();
   removeDeadRunsStaging(staging);
   let spoolDir: string | undefined;
-  const run = new SnapshotRun(repo, staging, emit, {
+  const cache = SnapshotCache.open<PackWriter>({
+    repoId: repo.config.id,
+    validPacks,
+    rehash: opts.rehash,
+    env: opts.env,
+    warn: (where, message) => emit({ type: "warning", path: where, message }),
+  });
+  let committed = false;
+  const run = new SnapshotRun(repo, staging, emit, cache, validPacks, {
     packTargetBytes: opts.limits?.packTargetBytes ?? PACK_TARGET_BYTES,
     maxPendingEntries: opts.limits?.maxPendingEntries ?? MAX_PENDING_ENTRIES,
   });
@@ -172,6 +204,8 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
     if ((await repo.storage.putBytes(sealKey(snapshotId), sealBytes)) === "exists") {
       throw internalError(`snapshot id ${snapshotId} already exists`);
     }
+    committed = true;
+    cache.commit();
     return {
       snapshot: snapshotId,
       seq: body.seq,
@@ -183,9 +217,11 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
       stats: run.stats,
       missing: run.missing,
       changed: run.changed,
+      incremental: { ...run.incremental, newPacks: run.newPacks, cache: cache.state },
       durationMs: Date.now() - started,
     };
   } finally {
+    if (!committed) cache.discard();
     run.abort();
     if (spoolDir) await rm(spoolDir, { recursive: true, force: true });
   }
@@ -233,6 +269,21 @@ function describeSource(s: SourceConfig): ManifestSource {
 }
 
 const ns = (v: bigint): string => v.toString();
+/**
+ * A file whose ctime is this close to now may still be written to within the same tick of the
+ * file system's clock, which would leave size, mtime and ctime as they are while the content
+ * changes ("racily clean", as git calls it): such a file is not put in the path cache, so the next
+ * run reads it again. File systems with whole-second times get a whole second of margin.
+ */
+function racy(ctimeNs: bigint): boolean {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const margin = ctimeNs % 1_000_000_000n === 0n ? 2_000_000_000n : 50_000_000n;
+  return ctimeNs > now - margin;
+}
+const sha256Of = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+/** Same size, mtime, ctime and inode: the test for "unchanged since it was last read". */
+const sameFile = (a: FileIdentity | CachedFile, b: FileIdentity | CachedFile): boolean =>
+  a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
 const modeOf = (m: bigint): number => Number(m & 0o7777n);
 
 /** State of one run: the open pack, the entries waiting for its id, and the tallies. */
@@ -245,7 +296,14 @@ class SnapshotRun {
   private readonly waiting = new Map<PackWriter, FileManifestEntry[]>();
   private readonly headBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   private readonly progressDue = throttle();
+  private hashBuf: Buffer | undefined;
+  /** Every pack the manifest refers to (this run's and earlier ones), each once: the seal's list. */
   packs: ObjectRef[] = [];
+  private readonly listed = new Set<string>();
+  /** Earlier packs checked on storage this run: true if present with their sealed size. */
+  private readonly packState = new Map<string, boolean>();
+  newPacks = 0;
+  incremental = { unchanged: 0, reused: 0, stored: 0 };
   entryCount = 0;
   stats: SnapshotStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, new_bytes: 0, missing: 0, skipped: 0, changed: 0 };
   missing: Array<{ path: string; error: string }> = [];
@@ -255,6 +313,8 @@ class SnapshotRun {
     private readonly repo: Repository,
     private readonly staging: string,
     private readonly emit: (e: SnapshotEvent) => void,
+    private readonly cache: SnapshotCache<PackWriter>,
+    private readonly validPacks: ReadonlyMap<string, ObjectRef>,
     private readonly limits: { packTargetBytes: number; maxPendingEntries: number },
   ) {}
 
@@ -293,6 +353,7 @@ class SnapshotRun {
   }
 
   async addFile(p: string, abs: string, how: { stat?: fs.BigIntStats; commandOutput?: boolean }): Promise<void> {
+    if (how.stat && !how.commandOutput && (await this.addUnchanged(p, how.stat))) return;
     let fd: number;
     try {
       // O_NOFOLLOW: the walk saw a regular file; if it became a symlink since, do not follow it.
@@ -315,42 +376,144 @@ class SnapshotRun {
         this.emit({ type: "warning", path: p, message: "replaced by another file during the walk; storing the new one" });
       }
       const identity: FileIdentity = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
-      const head = this.headBuf.subarray(0, fs.readSync(fd, this.headBuf, 0, Math.min(READ_BUFFER_BYTES, Number(st.size)), null));
+      const cacheable = !how.commandOutput && !racy(st.ctimeNs);
+      const size = Number(st.size);
+      const head = this.headBuf.subarray(0, fs.readSync(fd, this.headBuf, 0, Math.min(READ_BUFFER_BYTES, size), null));
+      // Content already stored (a rename, a touched or copied file) is referenced, not stored again.
+      // Hashing first costs a second read of big files, so it is done only when some stored content
+      // has this exact size; a file that fits in the first read is hashed from memory.
+      const sha = head.length === size ? sha256Of(head) : this.cache.content.hasSize(size) ? this.hashRest(fd, head, size) : undefined;
+      const loc = sha === undefined ? undefined : this.cache.content.get(sha);
+      if (sha !== undefined && loc && loc.size === size && (await this.usable(loc)) && sameFile(fs.fstatSync(fd, { bigint: true }), identity)) {
+        this.incremental.reused++;
+        await this.reference(p, st, sha, loc, how.commandOutput);
+        if (cacheable) this.cache.record(p, { ...identity, sha256: sha });
+        return;
+      }
       const pack = await this.openPack(worthCompressing(p, head));
       const added = pack.addFile(p, fd, identity, modeOf(st.mode), head);
       this.stats.files++;
       this.stats.bytes += added.size;
       this.stats.new_bytes += added.size;
+      this.incremental.stored++;
+      // Replaces a location in a pack found missing (usable() said no); otherwise the first stays.
+      this.cache.content.add(added.sha256, pack, p, added.size, loc !== undefined && loc.pack !== "" && this.packState.get(loc.pack) === false);
       if (added.changed) {
         this.stats.changed++;
         this.changed.push(p);
         this.emit({ type: "warning", path: p, message: "changed while being read; stored as read, flagged in the manifest" });
+      } else if (cacheable) {
+        this.cache.record(p, { ...identity, sha256: added.sha256 });
       }
-      const entry: FileManifestEntry = {
-        type: "file",
-        path: p,
-        mode: modeOf(st.mode),
-        mtime: ns(st.mtimeNs),
-        uid: Number(st.uid),
-        gid: Number(st.gid),
-        size: added.size,
-        sha256: added.sha256,
-        pack: "", // filled in when the pack is closed and has an id
-        ...(added.changed ? { changed: true as const } : {}),
-      };
-      if (how.commandOutput) {
-        // Not the spool file's metadata: the output of a command is a plain 0600 file made now.
-        entry.mode = 0o600;
-        entry.uid = process.getuid?.() ?? 0;
-        entry.gid = process.getgid?.() ?? 0;
-      }
+      const entry = this.fileEntry(p, st, added.size, added.sha256, how.commandOutput);
+      if (added.changed) entry.changed = true;
       this.waiting.get(pack)!.push(entry);
       await this.push(entry);
-      if (this.progressDue()) this.emit({ type: "progress", files: this.stats.files, bytes: this.stats.bytes });
+      this.progress();
       if (pack.tarBytes >= this.limits.packTargetBytes) await this.closePack(pack);
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /**
+   * A file the cache says is unchanged since the last snapshot (same size, mtime, ctime and inode:
+   * ctime cannot be set back by a user) and whose content a valid pack still holds: referenced
+   * without being opened. Returns false when the file has to be read.
+   */
+  private async addUnchanged(p: string, st: fs.BigIntStats): Promise<boolean> {
+    const c = this.cache.lookup(p);
+    if (!c || !sameFile(st, c)) return false;
+    const loc = this.cache.content.get(c.sha256);
+    if (!loc || loc.size !== Number(st.size) || !(await this.usable(loc))) return false; // its pack is gone: read and store it again
+    this.incremental.unchanged++;
+    await this.reference(p, st, c.sha256, loc, false);
+    this.cache.record(p, c);
+    return true;
+  }
+
+  /** Adds an entry whose content is already stored at loc (an earlier pack, or one of this run). */
+  private async reference(p: string, st: fs.BigIntStats, sha256: string, loc: ContentLocation<PackWriter>, commandOutput?: boolean): Promise<void> {
+    const entry = this.fileEntry(p, st, loc.size, sha256, commandOutput);
+    if (loc.member !== p) entry.member = loc.member;
+    this.stats.files++;
+    this.stats.bytes += loc.size;
+    if (loc.open) {
+      this.waiting.get(loc.open)!.push(entry); // its pack is still being written: id filled in on close
+    } else {
+      entry.pack = loc.pack;
+      this.listPack(loc.pack);
+    }
+    await this.push(entry);
+    this.progress();
+  }
+
+  private fileEntry(p: string, st: fs.BigIntStats, size: number, sha256: string, commandOutput?: boolean): FileManifestEntry {
+    const entry: FileManifestEntry = {
+      type: "file",
+      path: p,
+      mode: modeOf(st.mode),
+      mtime: ns(st.mtimeNs),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      size,
+      sha256,
+      pack: "", // filled in when the pack is closed and has an id
+    };
+    if (commandOutput) {
+      // Not the spool file's metadata: the output of a command is a plain 0600 file made now.
+      entry.mode = 0o600;
+      entry.uid = process.getuid?.() ?? 0;
+      entry.gid = process.getgid?.() ?? 0;
+    }
+    return entry;
+  }
+
+  /**
+   * Whether content at loc may be referenced: a pack of this run, or an earlier pack that a valid
+   * seal lists (the cache holds no other) and that storage still has with its sealed size. One
+   * stat per pack and run: a pack deleted behind the seals' back (a prune cut short) makes the
+   * content be stored again rather than referenced while missing.
+   */
+  private async usable(loc: ContentLocation<PackWriter>): Promise<boolean> {
+    if (loc.open || this.listed.has(loc.pack)) return true;
+    let ok = this.packState.get(loc.pack);
+    if (ok === undefined) {
+      const ref = this.validPacks.get(loc.pack);
+      const info = ref && (await this.repo.storage.stat(packKey(loc.pack)));
+      ok = info !== undefined && ref !== undefined && info.size === ref.size;
+      this.packState.set(loc.pack, ok);
+      if (!ok) this.emit({ type: "warning", path: packKey(loc.pack), message: `${packKey(loc.pack)} is listed by a seal but ${info ? "has the wrong size" : "missing"}; its files are stored again (run isnad verify)` });
+    }
+    return ok;
+  }
+
+  /** An earlier snapshot's pack this manifest refers to: listed in the seal once, as first sealed. */
+  private listPack(id: string): void {
+    if (this.listed.has(id)) return;
+    const ref = this.validPacks.get(id);
+    if (!ref) throw internalError(`pack ${id} is not listed by any valid seal`);
+    this.listed.add(id);
+    this.packs.push(ref);
+  }
+
+  private progress(): void {
+    if (this.progressDue()) this.emit({ type: "progress", files: this.stats.files, bytes: this.stats.bytes });
+  }
+
+  /** SHA-256 of the whole file: head (already read) then the rest, read at explicit offsets so the
+   * fd's position stays after head for the pack writer. Undefined if the file is shorter than size. */
+  private hashRest(fd: number, head: Buffer, size: number): string | undefined {
+    const buf = (this.hashBuf ??= Buffer.allocUnsafe(READ_BUFFER_BYTES));
+    const h = createHash("sha256").update(head);
+    let pos = head.length;
+    while (pos < size) {
+      const n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
+      if (n === 0) return undefined;
+      h.update(buf.subarray(0, n));
+      pos += n;
+    }
+    return h.digest("hex");
   }
 
   private async openPack(compressed: boolean): Promise<PackWriter> {
@@ -376,7 +539,13 @@ class SnapshotRun {
     if (this.open.zstd === pack) delete this.open.zstd;
     const staged = pack.finish();
     await this.repo.storage.putFile(packKey(staged.id), staged.file);
-    this.packs.push({ id: staged.id, size: staged.size, ...(pack.compressed ? { compression: "zstd" as const } : {}) });
+    this.cache.content.packClosed(pack, staged.id);
+    this.newPacks++;
+    if (!this.listed.has(staged.id)) {
+      // (A pack byte-identical to an earlier one cannot happen: age draws a fresh file key per object.)
+      this.listed.add(staged.id);
+      this.packs.push({ id: staged.id, size: staged.size, ...(pack.compressed ? { compression: "zstd" as const } : {}) });
+    }
     this.emit({ type: "pack", id: staged.id, size: staged.size, files: pack.files });
     for (const e of this.waiting.get(pack) ?? []) e.pack = staged.id;
     this.waiting.delete(pack);

@@ -108,11 +108,15 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
   const checked = seals.filter((s) => !wanted || wanted.has(s.body.snapshot));
   report.snapshotsChecked = checked.map((s) => s.body.snapshot);
 
-  // Storage-level check: each object once, whichever snapshots name it.
+  // Storage-level check: each object once, whichever snapshots name it. With dedup later
+  // snapshots name packs earlier ones wrote; findings name the first (oldest) snapshot naming it.
   const objects = new Map<string, { key: string; ref: ObjectRef; snapshot: string; kind: "manifest" | "pack" }>();
+  const addObject = (key: string, ref: ObjectRef, snapshot: string, kind: "manifest" | "pack") => {
+    if (!objects.has(key)) objects.set(key, { key, ref, snapshot, kind });
+  };
   for (const s of checked) {
-    objects.set(manifestKey(s.body.manifest.id), { key: manifestKey(s.body.manifest.id), ref: s.body.manifest, snapshot: s.body.snapshot, kind: "manifest" });
-    for (const p of s.body.packs) objects.set(packKey(p.id), { key: packKey(p.id), ref: p, snapshot: s.body.snapshot, kind: "pack" });
+    addObject(manifestKey(s.body.manifest.id), s.body.manifest, s.body.snapshot, "manifest");
+    for (const p of s.body.packs) addObject(packKey(p.id), p, s.body.snapshot, "pack");
   }
   let totalBytes = 0;
   for (const o of objects.values()) totalBytes += o.ref.size;
@@ -160,7 +164,9 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
         if (prev && (prev.sha256 !== e.sha256 || prev.size !== e.size)) {
           add({ severity: "error", code: "manifest-mismatch", snapshot: s.body.snapshot, path: e.path, message: `${e.path}: snapshots ${prev.snapshot} and ${s.body.snapshot} disagree about pack member ${member}` });
         }
-        members.set(member, { sha256: e.sha256, size: e.size, path: e.path, snapshot: s.body.snapshot });
+        // Many snapshots may name one member (unchanged or renamed files): it is hashed once, when
+        // its pack is read, against what the first of them recorded; the others must agree with it.
+        if (!prev) members.set(member, { sha256: e.sha256, size: e.size, path: e.path, snapshot: s.body.snapshot });
       });
     } catch (err) {
       addObjectError(add, err, { snapshot: s.body.snapshot, object: o.key, code: "manifest-invalid" });

@@ -73,6 +73,10 @@ interface KillOutcome {
  * holds waits `delayMs` more and sends SIGKILL. If the run ends first, there is nothing to kill.
  */
 async function snapshotKilledWhen(when: () => boolean, delayMs = 0): Promise<KillOutcome> {
+  // Without its local cache the run reads and stores everything again, as the cases need (with it,
+  // unchanged data would only be referenced and no pack written). The killed run leaves its cache
+  // temp file behind; the next run removes it (checked in snapshotCompletes).
+  fs.rmSync(path.join(sb.env["XDG_CACHE_HOME"]!, "isnad"), { recursive: true, force: true });
   const child = spawn(process.execPath, [BIN, "snapshot", "--repo", t.repo, src], {
     cwd: sb.dir,
     env: Object.fromEntries(Object.entries(sb.env).filter(([, v]) => v !== undefined)),
@@ -141,6 +145,8 @@ async function snapshotCompletes(): Promise<Snap> {
   // A pack is closed after the file that takes it past 128 MiB: big.bin alone (random, so a plain
   // pack), then tail.bin in a second plain pack, and the small text notes in a compressed one.
   expect(s.packs.length).toBe(3);
+  const cache = fs.readdirSync(path.join(sb.env["XDG_CACHE_HOME"]!, "isnad", JSON.parse(fs.readFileSync(path.join(t.repo, "isnad.json"), "utf8")).id));
+  expect(cache.sort()).toEqual(["content.v1.jsonl", "files.v1.jsonl"]);
   done.push(s);
   return s;
 }

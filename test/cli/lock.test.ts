@@ -15,6 +15,7 @@ describe("the repository lock", () => {
   let sb: Sandbox;
   let r: TestRepo;
   let src: string;
+  let holders = 0;
 
   beforeAll(async () => {
     sb = sandbox();
@@ -27,7 +28,10 @@ describe("the repository lock", () => {
 
   /** Starts a snapshot and resolves once it holds the lock. */
   async function startHolder(): Promise<{ done: Promise<number>; pid: number }> {
-    const child = spawn(process.execPath, [BIN, "snapshot", "--repo", r.repo, src], { env: sb.env, stdio: "ignore" });
+    // A cache of its own, empty: with the shared one, the unchanged big file would not be read
+    // again and the run would end before the second one starts.
+    const env = { ...sb.env, XDG_CACHE_HOME: sb.path(`holder-cache-${++holders}`) };
+    const child = spawn(process.execPath, [BIN, "snapshot", "--repo", r.repo, src], { env, stdio: "ignore" });
     const done = new Promise<number>((res) => child.on("close", (code) => res(code ?? -1)));
     const lockFile = path.join(r.repo, "locks/lock.json");
     for (let i = 0; i < 500 && !fs.existsSync(lockFile); i++) await new Promise((res) => setTimeout(res, 10));

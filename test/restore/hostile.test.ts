@@ -233,9 +233,9 @@ describe("a signed pack full of hostile members", () => {
     expect(listTree(target).filter((p) => p.includes("unlisted"))).toEqual([]);
   });
 
-  it("names the member no manifest entry lists", () => {
-    expectNamed(res, "site/unlisted.txt");
-  });
+  // A member no entry of this manifest lists is not named: with dedup, packs are shared between
+  // snapshots and legitimately hold members of others (files deleted or changed since), so it is
+  // drained unread like them. It is still never written (above).
 
   it("writes nothing outside the target", () => {
     expectNothingOutside(sentinel);

@@ -43,7 +43,7 @@ describe.each([
       signerFingerprint: signerFingerprint(publicKey),
     });
     const signer = await loadSigner(path.join(base, "signer.key"));
-    const res = await createSnapshot({ repo, signer, sources: [{ label: "src", type: "dir", path: src }], limits });
+    const res = await createSnapshot({ repo, signer, sources: [{ label: "src", type: "dir", path: src }], limits, env: { XDG_CACHE_HOME: path.join(base, "cache") } });
     expect(res.stats.files).toBe(60);
     expect(res.packs.length).toBeGreaterThan(2);
     expect(res.packs.some((p) => p.compression === "zstd") && res.packs.some((p) => !p.compression)).toBe(true);

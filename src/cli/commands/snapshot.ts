@@ -14,6 +14,7 @@ export function snapshotCommand(run: (fn: (ctx: Context) => Promise<void>) => Pr
     .argument("[paths...]", "folders to back up instead of the config's sources (needs --repo)")
     .option("--signing-key <file>", "the repository's snapshot-signing key (default: from init)")
     .option("--host <name>", "host name to record (default: this machine's)")
+    .option("--rehash", "read and hash every file, even those the local cache says are unchanged")
     .option("--wait <duration>", "if another run holds the repository lock, wait up to this long (e.g. 30s, 10m, 1h) instead of exiting 75")
     .action((paths, opts) =>
       run(async (ctx) => {
@@ -26,7 +27,7 @@ export function snapshotCommand(run: (fn: (ctx: Context) => Promise<void>) => Pr
         if (waitMs === undefined) throw usageError(`--wait "${opts.wait}" is not a duration`, "use e.g. 90s, 10m, 1h or 1h30m");
         const repo = await openRepo(ctx, config);
         const signer = await signerFor(repo, opts.signingKey, config);
-        const job = await runSnapshotJob(ctx, { repo, signer, sources, hooks: config?.hooks, host: opts.host, waitMs, command: "snapshot", progress: true });
+        const job = await runSnapshotJob(ctx, { repo, signer, sources, hooks: config?.hooks, host: opts.host, waitMs, command: "snapshot", progress: true, rehash: opts.rehash === true });
         if (!job.result) throw job.error; // reported by main (its exit code is job.exitCode)
         const result = job.result;
         const incomplete = result.missing.length > 0;
@@ -35,7 +36,13 @@ export function snapshotCommand(run: (fn: (ctx: Context) => Promise<void>) => Pr
         const s = result.stats;
         ctx.out.line(`snapshot ${result.snapshot} (seq ${result.seq}) saved to ${repo.storage.location}`);
         ctx.out.line(`  files ${s.files}, folders ${s.dirs}, symlinks ${s.symlinks}, ${formatBytes(s.bytes)} (${formatBytes(s.new_bytes)} new)`);
-        ctx.out.line(`  ${result.packs.length} pack${result.packs.length === 1 ? "" : "s"}, took ${formatDuration(result.durationMs)}`);
+        const inc = result.incremental;
+        ctx.out.line(
+          `  ${inc.unchanged} file${inc.unchanged === 1 ? "" : "s"} unchanged (cache), ${inc.reused} already stored, ${inc.stored} new` +
+            (inc.cache === "off" ? " (no cache)" : opts.rehash ? " (--rehash: every file read)" : ""),
+        );
+        const old = result.packs.length - inc.newPacks;
+        ctx.out.line(`  ${inc.newPacks} new pack${inc.newPacks === 1 ? "" : "s"}${old ? `, ${old} from earlier snapshots` : ""}, took ${formatDuration(result.durationMs)}`);
         ctx.out.line(`  chain head ${result.chainHead}`);
         if (s.skipped) ctx.out.line(`  ${s.skipped} special file${s.skipped === 1 ? "" : "s"} skipped`);
         if (s.changed) ctx.out.line(`  ${s.changed} file${s.changed === 1 ? "" : "s"} changed while being read (flagged): ${result.changed.slice(0, 5).join(", ")}${s.changed > 5 ? ", …" : ""}`);

@@ -1,0 +1,457 @@
+/**
+ * The local snapshot cache: a hint that lets a snapshot skip reading unchanged files and skip
+ * storing content the repository already holds. It lives in the user's cache folder, one folder
+ * per repository (`<userCacheDir>/<repo-id>/`, mode 0700, files 0600), because it is plaintext
+ * and names files. It is never needed for correctness:
+ *
+ * - a content entry is used only if its pack is listed by a currently valid seal of this
+ *   repository (the caller passes that set), so a pruned pack, a cache of another repository or
+ *   a corrupt file cannot make a snapshot point at something missing;
+ * - anything unreadable or malformed is ignored with a warning; a folder that cannot be made or
+ *   written turns the cache off with a warning (every file is then read and hashed);
+ * - the new cache replaces the old one (temp + rename) only after the seal is written.
+ *
+ * Two files, JSON Lines, each starting with a header line naming its format and the repository:
+ *
+ * - `files.v1.jsonl`: `[path, size, mtime ns, ctime ns, inode, sha256]` per regular file, in walk
+ *   order (sources/order.ts). A snapshot walks in the same order, so it merge-joins this file with
+ *   the walk while streaming: O(1) memory whatever the tree's size.
+ * - `content.v1.jsonl`: `[sha256, pack id, member, size]` per stored content. Looked up at random,
+ *   so it is held in memory (see ContentIndex for the cost per entry).
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import path from "node:path";
+import { StringDecoder } from "node:string_decoder";
+import { errnoCode, messageOf } from "../errors.js";
+import { userCacheDir } from "../keys/paths.js";
+import { processAlive } from "../repo/lock.js";
+import { comparePaths } from "../sources/order.js";
+
+export const FILES_FORMAT = "isnad-cache-files/1";
+export const CONTENT_FORMAT = "isnad-cache-content/1";
+export const FILES_NAME = "files.v1.jsonl";
+export const CONTENT_NAME = "content.v1.jsonl";
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const INT = /^\d+$/;
+
+/** What the cache remembers of a regular file: enough to tell "unchanged" without reading it. */
+export interface CachedFile {
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+  sha256: string;
+}
+
+/** Where a content is stored: a pack (by id, or a pack of this run still open) and its member name. */
+export interface ContentLocation<P> {
+  /** The pack's id; "" while the pack is still being written (then `open` is set). */
+  pack: string;
+  open: P | undefined;
+  member: string;
+  size: number;
+}
+
+/**
+ * sha256 -> (pack, member, size), in memory. Keys are the 32 raw bytes of the hash as a latin1
+ * string (a one-byte string: ~48 bytes with its header, against ~80 for hex); packs are interned
+ * (a small index per entry, not a 64-digit id). About 150 bytes per entry plus the member name:
+ * ~10 MB for 50 000 files, ~200 MB for a million distinct contents.
+ */
+export class ContentIndex<P extends object> {
+  private readonly slots = new Map<string, number>();
+  private readonly packOf: number[] = [];
+  private readonly memberOf: string[] = [];
+  private readonly sizeOf: number[] = [];
+  /** Pack ids by index; "" for a pack of this run not yet closed. */
+  private readonly packIds: string[] = [];
+  private readonly packIndex = new Map<string | P, number>();
+  private readonly openPacks = new Map<number, P>();
+  /** Sizes of every known content: a file whose size is none of them cannot be a duplicate. */
+  private readonly sizes = new Set<number>();
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  hasSize(n: number): boolean {
+    return this.sizes.has(n);
+  }
+
+  get(sha256: string): ContentLocation<P> | undefined {
+    const slot = this.slots.get(Buffer.from(sha256, "hex").toString("latin1"));
+    if (slot === undefined) return undefined;
+    const p = this.packOf[slot]!;
+    return { pack: this.packIds[p]!, open: this.openPacks.get(p), member: this.memberOf[slot]!, size: this.sizeOf[slot]! };
+  }
+
+  /** Adds content stored in pack `pack` (an id, or the handle of a pack still open). Keeps the
+   * first location unless `replace` (the first one's pack turned out to be missing). */
+  add(sha256: string, pack: string | P, member: string, size: number, replace = false): void {
+    const key = Buffer.from(sha256, "hex").toString("latin1");
+    if (this.slots.has(key) && !replace) return;
+    let p = this.packIndex.get(pack);
+    if (p === undefined) {
+      p = this.packIds.length;
+      this.packIndex.set(pack, p);
+      if (typeof pack === "string") this.packIds.push(pack);
+      else {
+        this.packIds.push("");
+        this.openPacks.set(p, pack);
+      }
+    }
+    this.slots.set(key, this.packOf.length);
+    this.packOf.push(p);
+    this.memberOf.push(member);
+    this.sizeOf.push(size);
+    this.sizes.add(size);
+  }
+
+  /** A pack of this run was stored: its entries now have an id. */
+  packClosed(handle: P, id: string): void {
+    const p = this.packIndex.get(handle);
+    if (p === undefined) return;
+    this.packIds[p] = id;
+    this.openPacks.delete(p);
+    this.packIndex.delete(handle);
+    this.packIndex.set(id, p);
+  }
+
+  /** Every entry whose pack has an id, as cache lines. */
+  *lines(): Generator<string> {
+    for (const [key, slot] of this.slots) {
+      const pack = this.packIds[this.packOf[slot]!]!;
+      if (pack === "") continue;
+      yield JSON.stringify([Buffer.from(key, "latin1").toString("hex"), pack, this.memberOf[slot], this.sizeOf[slot]]) + "\n";
+    }
+  }
+}
+
+/** Reads a file line by line, synchronously, with a fixed buffer. */
+class LineReader {
+  private readonly buf = Buffer.allocUnsafe(64 * 1024);
+  private readonly decoder = new StringDecoder("utf8");
+  private lines: string[] = [];
+  private carry = "";
+  private eof = false;
+  lineNo = 0;
+
+  constructor(private readonly fd: number) {}
+
+  next(): string | undefined {
+    while (this.lines.length === 0) {
+      if (this.eof) return undefined;
+      const n = fs.readSync(this.fd, this.buf, 0, this.buf.length, null);
+      let text: string;
+      if (n === 0) {
+        this.eof = true;
+        text = this.carry + this.decoder.end();
+        this.carry = "";
+        if (text !== "") this.lines.push(text); // a last line without "\n": kept, the parser judges it
+        continue;
+      }
+      text = this.carry + this.decoder.write(this.buf.subarray(0, n));
+      const parts = text.split("\n");
+      this.carry = parts.pop()!;
+      this.lines = parts;
+    }
+    this.lineNo++;
+    return this.lines.shift();
+  }
+}
+
+function parseHeader(line: string | undefined, format: string, repoId: string): string | undefined {
+  if (line === undefined) return "it is empty";
+  let h: unknown;
+  try {
+    h = JSON.parse(line);
+  } catch {
+    return "its first line is not JSON";
+  }
+  const o = h as { format?: unknown; repository?: unknown };
+  if (o.format !== format) return `its format is not ${format}`;
+  if (o.repository !== repoId) return "it belongs to another repository";
+  return undefined;
+}
+
+export type CacheState = "used" | "empty" | "off";
+
+export interface CacheOptions {
+  repoId: string;
+  /** Every pack listed by a currently valid seal: no other pack is ever taken from the cache. */
+  validPacks: { has(id: string): boolean };
+  /** Ignore the path part: every file is read and hashed (content dedup still applies). */
+  rehash?: boolean;
+  env?: NodeJS.ProcessEnv;
+  warn: (where: string, message: string) => void;
+}
+
+/**
+ * One snapshot's view of the cache: the old path part being merge-joined, the content index, and
+ * the new path part being written. `state` says whether an old cache was used ("used"), there was
+ * none or it was ignored ("empty"), or the cache is off for this run ("off").
+ */
+export class SnapshotCache<P extends object> {
+  readonly content = new ContentIndex<P>();
+  state: CacheState = "empty";
+  private reader: LineReader | undefined;
+  private readerFd: number | undefined;
+  private pendingOld: { path: string; file: CachedFile } | undefined;
+  private lastOld: string | undefined;
+  private out: { fd: number; tmp: string; buf: string[]; bytes: number } | undefined;
+  private lastNew: string | undefined;
+
+  private constructor(
+    readonly dir: string | undefined,
+    private readonly opts: CacheOptions,
+  ) {}
+
+  /** Opens the cache of a repository; never throws (problems turn it off, with a warning). */
+  static open<P extends object>(opts: CacheOptions): SnapshotCache<P> {
+    let dir: string;
+    try {
+      dir = path.join(userCacheDir(opts.env), opts.repoId);
+      if (!/^[0-9a-zA-Z_-]+$/.test(opts.repoId)) throw new Error(`repository id ${JSON.stringify(opts.repoId)} cannot name a folder`);
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const st = fs.statSync(dir);
+      if (!st.isDirectory()) throw new Error("not a folder");
+      if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700); // it names files: private to this user
+    } catch (e) {
+      const where = safeCacheDir(opts);
+      opts.warn(where, `cannot use the cache folder ${where}: ${messageOf(e)}; running without the cache (every file is read and hashed)`);
+      const off = new SnapshotCache<P>(undefined, opts);
+      off.state = "off";
+      return off;
+    }
+    const c = new SnapshotCache<P>(dir, opts);
+    removeDeadTemps(dir);
+    try {
+      const tmp = path.join(dir, `files-${process.pid}-${randomBytes(4).toString("hex")}.tmp`);
+      const fd = fs.openSync(tmp, "wx", 0o600);
+      c.out = { fd, tmp, buf: [], bytes: 0 };
+      c.append(JSON.stringify({ format: FILES_FORMAT, repository: opts.repoId }) + "\n");
+    } catch (e) {
+      opts.warn(dir, `cannot write to the cache folder ${dir}: ${messageOf(e)}; running without the cache (every file is read and hashed)`);
+      c.closeOut(false);
+      c.state = "off";
+      return c;
+    }
+    c.loadContent();
+    if (!opts.rehash) c.openFiles();
+    return c;
+  }
+
+  private loadContent(): void {
+    const file = path.join(this.dir!, CONTENT_NAME);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch (e) {
+      if (errnoCode(e) !== "ENOENT") this.opts.warn(file, `ignoring the cache file ${file}: ${messageOf(e)}`);
+      return;
+    }
+    const r = new LineReader(fd);
+    try {
+      const why = parseHeader(r.next(), CONTENT_FORMAT, this.opts.repoId);
+      if (why) throw new Error(why);
+      for (let line = r.next(); line !== undefined; line = r.next()) {
+        const v = JSON.parse(line) as unknown;
+        if (
+          !Array.isArray(v) || v.length !== 4 || typeof v[0] !== "string" || !HEX64.test(v[0]) || typeof v[1] !== "string" ||
+          !HEX64.test(v[1]) || typeof v[2] !== "string" || v[2] === "" || !Number.isSafeInteger(v[3]) || (v[3] as number) < 0
+        ) {
+          throw new Error(`line ${r.lineNo} is malformed`);
+        }
+        // A pack no valid seal lists (pruned, never sealed, another repository's) is never trusted.
+        if (this.opts.validPacks.has(v[1])) this.content.add(v[0], v[1], v[2], v[3] as number);
+      }
+      this.state = "used";
+    } catch (e) {
+      this.opts.warn(file, `ignoring the corrupt cache file ${file}: ${messageOf(e)}; content already stored may be stored again`);
+      // Entries read before the bad line came from a file that cannot be trusted either.
+      (this as { content: ContentIndex<P> }).content = new ContentIndex<P>();
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private openFiles(): void {
+    const file = path.join(this.dir!, FILES_NAME);
+    try {
+      this.readerFd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch (e) {
+      if (errnoCode(e) !== "ENOENT") this.opts.warn(file, `ignoring the cache file ${file}: ${messageOf(e)}`);
+      return;
+    }
+    this.reader = new LineReader(this.readerFd);
+    const why = parseHeader(this.reader.next(), FILES_FORMAT, this.opts.repoId);
+    if (why) this.dropFiles(`ignoring the cache file ${file}: ${why}`);
+    else this.state = "used";
+  }
+
+  private dropFiles(message?: string): void {
+    if (message) this.opts.warn(path.join(this.dir!, FILES_NAME), `${message}; unchanged files will be read again`);
+    if (this.readerFd !== undefined) fs.closeSync(this.readerFd);
+    this.readerFd = undefined;
+    this.reader = undefined;
+    this.pendingOld = undefined;
+  }
+
+  /**
+   * The cached record of `p`, if any. Calls must come in walk order (each path after the one
+   * before); the old file is read forward only, so memory stays O(1).
+   */
+  lookup(p: string): CachedFile | undefined {
+    while (this.reader || this.pendingOld) {
+      if (!this.pendingOld) {
+        const line = this.reader!.next();
+        if (line === undefined) {
+          this.dropFiles();
+          return undefined;
+        }
+        const rec = parseFileLine(line);
+        if (!rec || (this.lastOld !== undefined && comparePaths(this.lastOld, rec.path) >= 0)) {
+          this.dropFiles(`ignoring the rest of the corrupt cache file ${path.join(this.dir!, FILES_NAME)} (line ${this.reader!.lineNo})`);
+          return undefined;
+        }
+        this.lastOld = rec.path;
+        this.pendingOld = rec;
+      }
+      const order = comparePaths(this.pendingOld.path, p);
+      if (order > 0) return undefined; // the cache has nothing for p; keep this record for later paths
+      const rec = this.pendingOld;
+      this.pendingOld = undefined;
+      if (order === 0) return rec.file;
+    }
+    return undefined;
+  }
+
+  /** Records a regular file for the next run. Calls must come in walk order; others are dropped. */
+  record(p: string, f: CachedFile): void {
+    if (!this.out) return;
+    if (this.lastNew !== undefined && comparePaths(this.lastNew, p) >= 0) return;
+    this.lastNew = p;
+    this.append(JSON.stringify([p, f.size.toString(), f.mtimeNs.toString(), f.ctimeNs.toString(), f.ino.toString(), f.sha256]) + "\n");
+  }
+
+  private append(line: string): void {
+    const out = this.out!;
+    out.buf.push(line);
+    out.bytes += line.length;
+    if (out.bytes >= 256 * 1024) this.flushOut();
+  }
+
+  private flushOut(): void {
+    const out = this.out;
+    if (!out || out.buf.length === 0) return;
+    const data = Buffer.from(out.buf.join(""), "utf8");
+    out.buf = [];
+    out.bytes = 0;
+    try {
+      for (let off = 0; off < data.length; ) off += fs.writeSync(out.fd, data, off);
+    } catch (e) {
+      this.opts.warn(this.dir!, `cannot write the cache in ${this.dir}: ${messageOf(e)}; the next snapshot will read every file again`);
+      this.closeOut(false);
+    }
+  }
+
+  private closeOut(keep: boolean): string | undefined {
+    const out = this.out;
+    if (!out) return undefined;
+    this.out = undefined;
+    try {
+      fs.closeSync(out.fd);
+    } catch {
+      keep = false;
+    }
+    if (!keep) fs.rmSync(out.tmp, { force: true });
+    return keep ? out.tmp : undefined;
+  }
+
+  /** After the seal is written: replaces the old cache with this run's, atomically file by file. */
+  commit(): void {
+    if (this.readerFd !== undefined) this.dropFiles();
+    if (!this.out || !this.dir) return;
+    this.flushOut();
+    if (this.out) fs.fsyncSync(this.out.fd);
+    const filesTmp = this.closeOut(true);
+    if (!filesTmp) return;
+    const contentTmp = path.join(this.dir, `content-${process.pid}-${randomBytes(4).toString("hex")}.tmp`);
+    try {
+      const fd = fs.openSync(contentTmp, "wx", 0o600);
+      try {
+        let chunk: string[] = [JSON.stringify({ format: CONTENT_FORMAT, repository: this.opts.repoId }) + "\n"];
+        let bytes = 0;
+        const write = () => {
+          const data = Buffer.from(chunk.join(""), "utf8");
+          for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off);
+          chunk = [];
+          bytes = 0;
+        };
+        for (const line of this.content.lines()) {
+          chunk.push(line);
+          bytes += line.length;
+          if (bytes >= 256 * 1024) write();
+        }
+        write();
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      // Content first: a files part newer than the content part only costs re-storing, never a wrong reference.
+      fs.renameSync(contentTmp, path.join(this.dir, CONTENT_NAME));
+      fs.renameSync(filesTmp, path.join(this.dir, FILES_NAME));
+    } catch (e) {
+      fs.rmSync(contentTmp, { force: true });
+      fs.rmSync(filesTmp, { force: true });
+      this.opts.warn(this.dir, `cannot write the cache in ${this.dir}: ${messageOf(e)}; the next snapshot will read every file again`);
+    }
+  }
+
+  /** Drops what this run wrote (the snapshot failed): the old cache stays as it was. */
+  discard(): void {
+    if (this.readerFd !== undefined) this.dropFiles();
+    this.closeOut(false);
+  }
+}
+
+function parseFileLine(line: string): { path: string; file: CachedFile } | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(v) || v.length !== 6 || typeof v[0] !== "string" || v[0] === "") return undefined;
+  for (let i = 1; i < 5; i++) if (typeof v[i] !== "string" || !INT.test(v[i] as string)) return undefined;
+  if (typeof v[5] !== "string" || !HEX64.test(v[5])) return undefined;
+  return {
+    path: v[0],
+    file: { size: BigInt(v[1] as string), mtimeNs: BigInt(v[2] as string), ctimeNs: BigInt(v[3] as string), ino: BigInt(v[4] as string), sha256: v[5] },
+  };
+}
+
+function safeCacheDir(opts: CacheOptions): string {
+  try {
+    return path.join(userCacheDir(opts.env), opts.repoId);
+  } catch {
+    return "(no cache folder: set XDG_CACHE_HOME or HOME)";
+  }
+}
+
+/** Temp files of runs that no longer exist (killed mid-write) would pile up: remove them. */
+function removeDeadTemps(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^(?:files|content)-(\d+)-[0-9a-f]+\.tmp$/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+  }
+}

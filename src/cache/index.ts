@@ -1,0 +1,1 @@
+export { SnapshotCache, ContentIndex, type CachedFile, type CacheState, type ContentLocation } from "./cache.js";
