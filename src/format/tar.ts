@@ -1,8 +1,8 @@
 /**
  * The tar framing of packs: POSIX ustar headers with a pax extended header when a name is longer
  * than 100 bytes or not plain ASCII, or a size does not fit 11 octal digits. Packs hold only
- * regular files, so this writes only regular-file headers. Pure: bytes in, bytes out. Reading packs
- * uses tar-stream (src/pack/reader.ts); writing uses this to keep per-file cost at a few µs.
+ * regular files, so this writes only regular-file headers. Pure: bytes in, bytes out; with the
+ * push reader (tar-reader.ts) it keeps per-file cost at a few µs each way.
  */
 
 export const TAR_BLOCK = 512;

@@ -1,13 +1,12 @@
 /**
  * Reading encrypted objects back: one pass over the stored bytes that both hashes the ciphertext
- * (to check it against the object id) and decrypts it. Packs are then parsed as tar with
- * tar-stream; manifests as JSON Lines. Integrity problems surface as IsnadError("integrity").
+ * (to check it against the object id) and decrypts it. Packs are then parsed with the push tar
+ * reader (src/format/tar-reader.ts); manifests as JSON Lines. Integrity problems surface as IsnadError("integrity").
  */
 import { createHash } from "node:crypto";
 import { createInterface } from "node:readline";
 import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import tar from "tar-stream";
 import { type AgeIdentities, createAgeDecryptStream } from "../crypto/age.js";
 import { integrityError } from "../errors.js";
 import { TarFormatError, TarReader, type TarVisitor } from "../format/tar-reader.js";
@@ -95,44 +94,6 @@ export async function readManifest(
     throw integrityError(`${label}: ${(err as Error).message}`);
   }
   return { header: parser.header! };
-}
-
-export interface PackMember {
-  header: tar.Header;
-  /** The member's bytes; iterate it to the end or leave it (readPack drains what is left). */
-  data: AsyncIterable<Buffer>;
-}
-
-/**
- * Streams a pack's tar members to onMember in order; onMember must consume or resume the stream.
- * Resolves once the pack was read to its end and its ciphertext matched ref.
- */
-export async function readPack(
-  storage: Storage,
-  key: string,
-  ref: ObjectRef,
-  identities: AgeIdentities,
-  onMember: (m: PackMember) => Promise<void>,
-): Promise<void> {
-  const label = `pack ${ref.id.slice(0, 16)}`;
-  const { plaintext, checked } = await openDecrypted(storage, key, ref, identities, label);
-  const extract = tar.extract();
-  const parsed = pipeline(plaintext, extract);
-  parsed.catch(() => undefined);
-  try {
-    for await (const entry of extract) {
-      await onMember({ header: entry.header, data: entry as AsyncIterable<Buffer> });
-      entry.resume();
-    }
-    await parsed;
-  } catch (err) {
-    plaintext.destroy();
-    // Decryption errors arrive here through the pipeline already as integrity errors; anything
-    // else comes from tar-stream on authentic plaintext, so the pack itself is malformed.
-    if (err instanceof Error && "kind" in err) throw err;
-    throw integrityError(`${label}: not a valid tar stream (${(err as Error).message})`, { cause: err });
-  }
-  await checked;
 }
 
 /**

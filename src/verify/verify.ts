@@ -15,7 +15,7 @@ import { memberOf } from "../format/manifest.js";
 import { decodeSeal, type ObjectRef } from "../format/seal.js";
 import { PACK_CHECKSUMS_MEMBER, parseSha256sum } from "../format/sha256sum.js";
 import { verifyEd25519 } from "../keys/signer.js";
-import { readManifest, readPack } from "../pack/reader.js";
+import { readManifest, readPackMembers } from "../pack/reader.js";
 import { isRemovedSeal, readRemovals, type Removals } from "../repo/removals.js";
 import { listSealFiles, signerPublicKey, type ReadableSeal, type Repository } from "../repo/repository.js";
 import { throttle } from "../throttle.js";
@@ -355,43 +355,46 @@ async function checkPackContent(
   let files = 0;
   const where = { snapshot: o.snapshot, object: o.key };
   try {
-    await readPack(repo.storage, o.key, o.ref, identities, async (m) => {
-      const name = m.header.name;
+    await readPackMembers(repo.storage, o.key, o.ref, identities, (m) => {
+      const name = m.name;
       if (seen.has(name) || (name === PACK_CHECKSUMS_MEMBER && checklist)) {
         add({ severity: "error", code: "member-duplicate", ...where, path: name, message: `${o.key}: member ${JSON.stringify(name)} appears twice` });
-        return;
+        return undefined;
       }
-      if (m.header.type !== "file") {
-        add({ severity: "error", code: "member-type", ...where, path: name, message: `${o.key}: member ${JSON.stringify(name)} is a ${m.header.type}; packs hold only regular files` });
-        return;
+      if (m.type !== "file") {
+        add({ severity: "error", code: "member-type", ...where, path: name, message: `${o.key}: member ${JSON.stringify(name)} is a ${m.type}; packs hold only regular files` });
+        return undefined;
       }
       if (name === PACK_CHECKSUMS_MEMBER) {
+        if (m.size > 64 << 20) throw new IsnadError("integrity", `${PACK_CHECKSUMS_MEMBER} is implausibly large`);
         const chunks: Buffer[] = [];
-        let n = 0;
-        for await (const c of m.data) {
-          n += c.length;
-          if (n > 64 << 20) throw new IsnadError("integrity", `${PACK_CHECKSUMS_MEMBER} is implausibly large`);
-          chunks.push(c);
-        }
-        checklist = parseSha256sum(Buffer.concat(chunks).toString("utf8"));
-        return;
+        return {
+          data: (c) => chunks.push(Buffer.from(c)), // a copy: sinks must not keep views of the reader's chunks
+          end: () => {
+            checklist = parseSha256sum(Buffer.concat(chunks).toString("utf8"));
+          },
+        };
       }
       const h = createHash("sha256");
       let size = 0;
-      for await (const c of m.data) {
-        h.update(c);
-        size += c.length;
-      }
-      const sha = h.digest("hex");
-      seen.set(name, sha);
-      files++;
-      const want = expected.get(name);
-      if (!want) return; // stored for a snapshot not being checked; the checksum list still covers it
-      if (size !== want.size) {
-        add({ severity: "error", code: "member-size", ...where, snapshot: want.snapshot, path: want.path, message: `${want.path}: ${size} bytes in ${o.key}, the manifest says ${want.size}` });
-      } else if (sha !== want.sha256) {
-        add({ severity: "error", code: "member-hash", ...where, snapshot: want.snapshot, path: want.path, message: `${want.path}: content in ${o.key} does not match its SHA-256 in the manifest` });
-      }
+      return {
+        data: (c) => {
+          h.update(c);
+          size += c.length;
+        },
+        end: () => {
+          const sha = h.digest("hex");
+          seen.set(name, sha);
+          files++;
+          const want = expected.get(name);
+          if (!want) return; // stored for a snapshot not being checked; the checksum list still covers it
+          if (size !== want.size) {
+            add({ severity: "error", code: "member-size", ...where, snapshot: want.snapshot, path: want.path, message: `${want.path}: ${size} bytes in ${o.key}, the manifest says ${want.size}` });
+          } else if (sha !== want.sha256) {
+            add({ severity: "error", code: "member-hash", ...where, snapshot: want.snapshot, path: want.path, message: `${want.path}: content in ${o.key} does not match its SHA-256 in the manifest` });
+          }
+        },
+      };
     });
   } catch (err) {
     addObjectError(add, err, { ...where, code: "pack-invalid" });

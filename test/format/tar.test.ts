@@ -2,7 +2,7 @@
  * The tar framing of packs (src/format/tar.ts). Three checks: the header fields byte by byte
  * against the POSIX ustar/pax layout, golden header bytes (test/vectors/tar/*.hex) so an
  * accidental change is caught, and whole archives read by the standard tools: GNU tar lists and
- * extracts them byte for byte, tar-stream (what src/pack/reader.ts uses) parses the same names.
+ * extracts them byte for byte, tar-stream (an independent reader) parses the same names.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
