@@ -152,6 +152,11 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
     packTargetBytes: opts.limits?.packTargetBytes ?? PACK_TARGET_BYTES,
     maxPendingEntries: opts.limits?.maxPendingEntries ?? MAX_PENDING_ENTRIES,
   });
+  // A source that holds the repository or this cache must not back them up into themselves.
+  run.skipDirs = [
+    ...folderIdentity(repo.storage.localRoot, "the isnad repository itself"),
+    ...folderIdentity(cache.dir, "isnad's own cache"),
+  ];
   try {
     const manifest = await EncryptedObjectWriter.create(staging, "manifest", repo.config.recipients);
     run.manifest = manifest;
@@ -251,6 +256,11 @@ async function makeSpoolDir(): Promise<string> {
   }
 }
 
+function folderIdentity(dir: string | undefined, reason: string): Array<{ dev: bigint; ino: bigint; reason: string }> {
+  const st = dir ? fs.statSync(dir, { bigint: true, throwIfNoEntry: false }) : undefined;
+  return st?.isDirectory() ? [{ dev: st.dev, ino: st.ino, reason }] : [];
+}
+
 function checkSourceFolder(label: string, dir: string): void {
   let st: fs.Stats;
   try {
@@ -299,6 +309,8 @@ class SnapshotRun {
   private hashBuf: Buffer | undefined;
   /** Every pack the manifest refers to (this run's and earlier ones), each once: the seal's list. */
   packs: ObjectRef[] = [];
+  /** Folders no dir source enters: the repository and the cache, when they are inside one. */
+  skipDirs: Array<{ dev: bigint; ino: bigint; reason: string }> = [];
   private readonly listed = new Set<string>();
   /** Earlier packs checked on storage this run: true if present with their sealed size. */
   private readonly packState = new Map<string, boolean>();
@@ -319,7 +331,7 @@ class SnapshotRun {
   ) {}
 
   async addDirSource(label: string, root: string, include?: string[], exclude?: string[]): Promise<void> {
-    for (const e of walkDir(root, { include, exclude })) {
+    for (const e of walkDir(root, { include, exclude, skipDirs: this.skipDirs })) {
       const p = e.rel === "" ? label : `${label}/${e.rel}`;
       switch (e.type) {
         case "dir":

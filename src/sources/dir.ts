@@ -53,6 +53,8 @@ export interface DirSourceOptions {
   exclude?: string[];
   /** Name of the per-folder ignore files; default ".isnadignore"; "" turns them off. */
   ignoreFileName?: string;
+  /** Folders never entered, by device and inode, with the reason recorded (the repository itself). */
+  skipDirs?: Array<{ dev: bigint; ino: bigint; reason: string }>;
 }
 
 export const DEFAULT_IGNORE_FILE_NAME = ".isnadignore";
@@ -176,6 +178,12 @@ function* walk(rootAbs: string, rootStat: BigIntStats, rootChildren: Dirent[], o
 
     if (stat.isDirectory()) {
       if (isExcluded(frame.matcher, rel, true)) continue;
+      const skip = opts.skipDirs?.find((d) => d.dev === stat.dev && d.ino === stat.ino);
+      if (skip) {
+        if (!frame.emitted) yield* flush();
+        yield { type: "skipped", rel, abs, reason: skip.reason };
+        continue;
+      }
       let children: Dirent[];
       try {
         children = readSorted(abs);

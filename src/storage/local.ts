@@ -14,9 +14,11 @@ export const LOCAL_STAGING = "tmp";
 
 export class LocalStorage implements Storage {
   readonly location: string;
+  readonly localRoot: string;
 
   constructor(readonly root: string) {
     this.location = root;
+    this.localRoot = root;
   }
 
   private abs(key: string): string {

@@ -23,6 +23,8 @@ export type PutResult = "created" | "exists";
 export interface Storage {
   /** Where the repository is, for messages (never includes a secret). */
   readonly location: string;
+  /** The folder holding the repository when it is on this machine (a snapshot never backs it up). */
+  readonly localRoot?: string;
   /** A local folder for temporary files that putFile moves into place cheaply. */
   stagingDir(): Promise<string>;
   /** Moves (or uploads, then deletes) a finished local file to `key`. */
