@@ -121,17 +121,18 @@ beforeAll(async () => {
   // Snapshots 1 and 2 hold the same names and sizes with different content, so their packs are
   // exactly the same size (a swap then shows as a hash mismatch, not a size mismatch). Snapshot 3
   // adds a file. big.bin spans many 64 KiB age chunks. Every file is mostly random bytes, so
-  // none is worth compressing and each snapshot has exactly one (plain) pack.
+  // none is worth compressing and each snapshot has exactly one (plain) pack (files under 16 KiB
+  // would go to a compressed pack unsampled: these are larger).
   const write = (seed: string) => {
-    fs.writeFileSync(path.join(src, "docs/a.txt"), Buffer.concat([Buffer.from(`letter, version ${seed}\n`), rnd(4096)]));
+    fs.writeFileSync(path.join(src, "docs/a.txt"), Buffer.concat([Buffer.from(`letter, version ${seed}\n`), rnd(20_000)]));
     fs.writeFileSync(path.join(src, "docs/big.bin"), rnd(1 << 20));
-    fs.writeFileSync(path.join(src, "notes/b.txt"), Buffer.concat([Buffer.from(`notes ${seed}\n`), rnd(4096)]));
+    fs.writeFileSync(path.join(src, "notes/b.txt"), Buffer.concat([Buffer.from(`notes ${seed}\n`), rnd(20_000)]));
   };
   write("1");
   snaps.push(await snapshot());
   write("2");
   snaps.push(await snapshot());
-  fs.writeFileSync(path.join(src, "notes/c.txt"), Buffer.concat([Buffer.from("a third file\n"), rnd(4096)]));
+  fs.writeFileSync(path.join(src, "notes/c.txt"), Buffer.concat([Buffer.from("a third file\n"), rnd(20_000)]));
   snaps.push(await snapshot());
   // Snapshot 3 reuses snapshot 2's pack for its three unchanged files (dedup) and writes a pack of
   // its own for c.txt: each object is counted once.
