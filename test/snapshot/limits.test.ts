@@ -32,7 +32,7 @@ describe.each([
       const sub = path.join(src, `d${i % 4}`);
       fs.mkdirSync(sub, { recursive: true });
       // alternate compressible text and random bytes, so both kinds of pack fill at once
-      fs.writeFileSync(path.join(sub, `f${i}`), i % 3 ? `line ${i}\n`.repeat(50 + i * 7) : randomBytes(500 + i * 100));
+      fs.writeFileSync(path.join(sub, `f${i}`), i % 3 ? `line ${i}\n`.repeat(50 + i * 7) : randomBytes(17_000 + i * 100)); // over 16 KiB: sampled, found incompressible
     }
     const { identity, recipient } = await generateIdentity("classic");
     const { privatePem, publicKey } = generateSignerPem();
