@@ -280,6 +280,24 @@ function escapeGlob(literal: string): string {
   return literal.replace(/[\\*?[\]!# ]/g, (c) => `\\${c}`);
 }
 
+/**
+ * Whether a path (relative to the source's folder) is part of the source by its config's include
+ * and exclude, as the walk decides it; .isnadignore files are not read. For watch: a change to an
+ * excluded file should not cause a snapshot.
+ */
+export function sourcePathFilter(opts: Pick<DirSourceOptions, "include" | "exclude">): (rel: string, isDir: boolean) => boolean {
+  const rules = extendRules({ template: undefined, patterns: [] }, opts.exclude ?? [], "");
+  const include = opts.include !== undefined && opts.include.length > 0 ? picomatch(opts.include, { dot: true }) : undefined;
+  return (rel, isDir) => {
+    if (rel === "") return true;
+    const parts = rel.split("/");
+    // gitignore: nothing under an excluded folder can be re-included.
+    for (let i = 1; i < parts.length; i++) if (isExcluded(rules.template, parts.slice(0, i).join("/"), true)) return false;
+    if (isExcluded(rules.template, rel, isDir)) return false;
+    return isDir || include === undefined || include(rel);
+  };
+}
+
 function isExcluded(matcher: Ignore | undefined, rel: string, isDir: boolean): boolean {
   return matcher !== undefined && matcher.ignores(isDir ? `${rel}/` : rel);
 }

@@ -376,3 +376,40 @@ describe("walkDir: errors below the root are yielded, never thrown", () => {
     expect(rels(entries)).toEqual(rels(entries).sort(comparePaths));
   });
 });
+
+describe("sourcePathFilter (what watch counts as a change)", () => {
+  it("follows the config's exclude (gitignore) and include (files only), like the walk", async () => {
+    const { sourcePathFilter } = await import("../../src/sources/dir.js");
+    const keep = sourcePathFilter({ exclude: ["*.tmp", "cache/", "/build"], include: ["**/*.txt", "**/*.tmp"] });
+    expect(keep("", true)).toBe(true);
+    expect(keep("notes.txt", false)).toBe(true);
+    expect(keep("a/b/notes.txt", false)).toBe(true);
+    expect(keep("a/b", true)).toBe(true); // folders are walked whatever include says
+    expect(keep("photo.jpg", false)).toBe(false); // not included
+    expect(keep("x.tmp", false)).toBe(false); // excluded beats included
+    expect(keep("a/cache", true)).toBe(false);
+    expect(keep("a/cache/notes.txt", false)).toBe(false); // under an excluded folder
+    expect(keep("build/notes.txt", false)).toBe(false); // anchored
+    expect(keep("src/build/notes.txt", false)).toBe(true);
+    const all = sourcePathFilter({});
+    expect(all("anything/at/all.bin", false)).toBe(true);
+  });
+
+  it("agrees with walkDir on a real tree (without .isnadignore files)", async () => {
+    const { sourcePathFilter } = await import("../../src/sources/dir.js");
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "isnad-filter-"));
+    try {
+      const files = ["notes.txt", "x.tmp", "photo.jpg", "a/cache/n.txt", "a/b/n.txt", "build/n.txt", "src/build/n.txt", "a/b/c.TXT"];
+      for (const f of files) {
+        fs.mkdirSync(path.join(root, path.dirname(f)), { recursive: true });
+        fs.writeFileSync(path.join(root, f), f);
+      }
+      const opts = { exclude: ["*.tmp", "cache/", "/build"], include: ["**/*.txt"] };
+      const walked = new Set([...walkDir(root, opts)].filter((e) => e.type === "file").map((e) => e.rel));
+      const keep = sourcePathFilter(opts);
+      for (const f of files) expect(keep(f, false), f).toBe(walked.has(f));
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

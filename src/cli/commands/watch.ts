@@ -12,6 +12,7 @@ import { IsnadError, messageOf, usageError } from "../../errors.js";
 import { userCacheDir } from "../../keys/index.js";
 import { parseDuration } from "../../repo/lock.js";
 import { underAny, WatchLoop, watchFolders } from "../../watch/watch.js";
+import { sourcePathFilter } from "../../sources/dir.js";
 import { findConfig, openRepo, signerFor, type Context } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { formatDuration } from "../output/print.js";
@@ -43,6 +44,14 @@ export function watchCommand(run: (fn: (ctx: Context) => Promise<void>) => Promi
         const signer = await signerFor(repo, opts.signingKey, config);
         const location = repo.storage.location;
         const ignored = [userCacheDir(), ...(path.isAbsolute(location) ? [location] : [])];
+        // A change counts if it lies in a dir source and is not left out by that source's include/exclude.
+        const filters = sources.flatMap((s) => (s.type === "dir" ? [{ root: path.resolve(s.path), keep: sourcePathFilter(s) }] : []));
+        const relevant = (abs: string, isDir: boolean): boolean =>
+          filters.some((f) => {
+            const rel = path.relative(f.root, abs);
+            if (rel.startsWith("..") || path.isAbsolute(rel)) return false;
+            return f.keep(rel.split(path.sep).join("/"), isDir);
+          });
 
         const loop = new WatchLoop({
           quietMs,
@@ -87,6 +96,7 @@ export function watchCommand(run: (fn: (ctx: Context) => Promise<void>) => Promi
         const watcher = await watchFolders(folders, {
           ignore: underAny(ignored),
           onChange: (event, p) => {
+            if (!relevant(p, event === "addDir" || event === "unlinkDir")) return;
             ctx.log.debug({ event, path: p }, "change");
             loop.change();
           },
