@@ -36,12 +36,14 @@ export async function main(argv: string[]): Promise<number> {
   const run = async (fn: (ctx: Context) => Promise<void>): Promise<void> => {
     const g = program.opts() as GlobalOptions;
     const log = createLogger(g.logLevel as LogLevel);
-    const ctx: Context = { globals: g, log, out: createOut(g.json, g.quiet), exitCode: EXIT.ok };
+    const ctx: Context = { globals: g, log, out: createOut(g.json, g.quiet), exitCode: EXIT.ok, cleanups: [] };
     try {
       await fn(ctx);
       exitCode = ctx.exitCode;
     } catch (err) {
       exitCode = reportError(err, log);
+    } finally {
+      for (const c of ctx.cleanups.splice(0)) await c().catch((e: unknown) => log.warn({ err: e }, "closing the repository storage failed"));
     }
   };
 

@@ -19,6 +19,7 @@ import { LineCounter, parseDocument } from "yaml";
 import * as z from "zod";
 import { IsnadError, errnoCode } from "../errors.js";
 import { homeDir, userConfigDir } from "../keys/paths.js";
+import type { StorageOptions } from "../storage/open.js";
 
 export interface DirSourceConfig {
   label: string;
@@ -50,6 +51,8 @@ export interface Config {
   recipientsFile?: string;
   identity?: string;
   sources: SourceConfig[];
+  /** Off-site backend options (the `storage:` block); see src/storage/open.ts. */
+  storage?: StorageOptions;
 }
 
 export const CONFIG_FILE_NAME = "isnad.yaml";
@@ -94,8 +97,31 @@ const commandSourceSchema = z.strictObject({
   cwd: pathString.optional(),
 });
 
+const s3Schema = z.strictObject({
+  endpoint: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
+  region: nonEmpty.optional(),
+  path_style: z.boolean().optional(),
+  object_lock: z
+    .strictObject({
+      mode: z.enum(["compliance", "governance"]),
+      days: z.number().int().min(1, { error: "must be at least 1" }),
+    })
+    .optional(),
+});
+
+const rcloneSchema = z.strictObject({
+  program: pathString.optional(),
+  config: pathString.optional(),
+});
+
+const storageSchema = z.strictObject({
+  s3: s3Schema.optional(),
+  rclone: rcloneSchema.optional(),
+});
+
 const fileSchema = z.strictObject({
   repository: nonEmpty,
+  storage: storageSchema.optional(),
   signing_key: pathString.optional(),
   recipients_file: pathString.optional(),
   identity: pathString.optional(),
@@ -108,6 +134,9 @@ type ConfigFile = z.infer<typeof fileSchema>;
 
 const KNOWN_KEYS = {
   top: Object.keys(fileSchema.shape),
+  storage: Object.keys(storageSchema.shape),
+  s3: Object.keys(s3Schema.shape),
+  rclone: Object.keys(rcloneSchema.shape),
   dir: Object.keys(dirSourceSchema.shape),
   command: Object.keys(commandSourceSchema.shape),
 };
@@ -227,6 +256,24 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (raw.signing_key !== undefined) config.signingKey = resolve(raw.signing_key);
   if (raw.recipients_file !== undefined) config.recipientsFile = resolve(raw.recipients_file);
   if (raw.identity !== undefined) config.identity = resolve(raw.identity);
+  if (raw.storage !== undefined) {
+    const { s3, rclone } = raw.storage;
+    config.storage = {};
+    if (s3 !== undefined) {
+      config.storage.s3 = {
+        ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
+        ...(s3.region !== undefined ? { region: s3.region } : {}),
+        ...(s3.path_style !== undefined ? { pathStyle: s3.path_style } : {}),
+        ...(s3.object_lock !== undefined ? { objectLock: s3.object_lock } : {}),
+      };
+    }
+    if (rclone !== undefined) {
+      config.storage.rclone = {
+        ...(rclone.program !== undefined ? { program: rclone.program.includes("/") ? resolve(rclone.program) : rclone.program } : {}),
+        ...(rclone.config !== undefined ? { config: resolve(rclone.config) } : {}),
+      };
+    }
+  }
   return config;
 }
 
@@ -346,6 +393,7 @@ function describeIssue(issue: Issue, data: unknown): { where: string; message: s
 
 function knownKeysAt(p: readonly PropertyKey[], data: unknown): string[] {
   if (p.length === 0) return KNOWN_KEYS.top;
+  if (p[0] === "storage") return p[1] === "s3" ? KNOWN_KEYS.s3 : p[1] === "rclone" ? KNOWN_KEYS.rclone : KNOWN_KEYS.storage;
   const type = (valueAt(data, p).value as { type?: unknown } | undefined)?.type;
   return type === "command" ? KNOWN_KEYS.command : KNOWN_KEYS.dir;
 }
