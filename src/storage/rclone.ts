@@ -37,7 +37,6 @@ const STAGING = "tmp/";
 /** rclone exit codes (rclone docs, "Exit code"). */
 const EXIT_DIR_NOT_FOUND = 3;
 const EXIT_FILE_NOT_FOUND = 4;
-const EXIT_NO_TRANSFER = 9;
 
 interface RunResult {
   code: number;
@@ -153,16 +152,31 @@ export class RcloneStorage implements Storage {
     return `${STAGING}${key.replace(/\//g, "_")}.${process.pid}.${randomBytes(6).toString("hex")}`;
   }
 
-  /** Moves tmp/… to key unless key exists. */
+  /**
+   * Moves tmp/… to key unless key exists. rclone's exit code does not tell a skip from a move
+   * (--error-on-no-transfer counts a server-side rename as no transfer), so the outcome is read
+   * from its final statistics, logged as JSON: a rename or a transfer means the key was created.
+   */
   private async commit(tmp: string, key: string): Promise<PutResult> {
-    const r = await this.run(["moveto", "--ignore-existing", "--error-on-no-transfer", this.remote(tmp), this.remote(key)]);
-    if (r.code === 0) return "created";
-    if (r.code === EXIT_NO_TRANSFER) {
-      await this.delete(tmp);
-      return "exists";
+    const r = await this.run(["moveto", "--ignore-existing", "--use-json-log", "-v", this.remote(tmp), this.remote(key)]);
+    if (r.code !== 0) {
+      await this.delete(tmp).catch(() => undefined);
+      throw this.fail("moveto", key, r);
     }
-    await this.delete(tmp).catch(() => undefined);
-    throw this.fail("moveto", key, r);
+    let moved: boolean | undefined;
+    for (const line of r.stderr.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      try {
+        const st = (JSON.parse(line) as { stats?: { renames?: number; transfers?: number } }).stats;
+        if (st) moved = (st.renames ?? 0) + (st.transfers ?? 0) > 0;
+      } catch {
+        /* not a log line of ours */
+      }
+    }
+    moved ??= (await this.stat(tmp)) === undefined;
+    if (moved) return "created";
+    await this.delete(tmp);
+    return "exists";
   }
 
   async putFile(key: string, localPath: string): Promise<PutResult> {
@@ -184,7 +198,7 @@ export class RcloneStorage implements Storage {
   async putBytes(key: string, data: Uint8Array): Promise<PutResult> {
     this.remote(key);
     return this.serial(key, async () => {
-      if (await this.stat(key)) return "exists" as const;
+      // No stat first: for a small object it costs as much as the upload, and moveto checks anyway.
       const tmp = await this.upload(key, data);
       return this.commit(tmp, key);
     });
@@ -343,7 +357,18 @@ export class RcloneStorage implements Storage {
 function errorLine(r: RunResult): string {
   const lines = r.stderr
     .split("\n")
+    .map((l) => (l.startsWith("{") ? jsonLogLine(l) : l))
     .map((l) => l.replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d\s+/, "").trim())
     .filter((l) => l !== "");
   return [...lines].reverse().find((l) => /^(ERROR|CRITICAL|Failed)/.test(l)) ?? lines[lines.length - 1] ?? `exit code ${r.code}`;
+}
+
+/** A --use-json-log line as the text rclone would have printed ("ERROR : msg"). */
+function jsonLogLine(l: string): string {
+  try {
+    const v = JSON.parse(l) as { level?: string; msg?: string; object?: string };
+    return `${(v.level ?? "").toUpperCase()} : ${v.object ? `${v.object}: ` : ""}${(v.msg ?? "").trim().split("\n")[0]}`;
+  } catch {
+    return l;
+  }
 }
