@@ -411,7 +411,10 @@ export class S3Storage implements Storage {
       return new StorageError(`bucket "${this.bucket}" is in another region`, { cause: e, hint: "set storage.s3.region (or ?region=) to the bucket's region" });
     }
     if (name === "TimeoutError" || name === "AbortError") {
-      return new StorageError(`${op} of ${what} timed out after ${S3_MAX_ATTEMPTS} attempts`, { cause: e, hint: "check the network and the endpoint" });
+      return new StorageError(`S3 ${op} of ${what} was cut off (${name}: ${msg})`, {
+        cause: e,
+        hint: `check the network and the endpoint; isnad tried ${S3_MAX_ATTEMPTS} times with backoff`,
+      });
     }
     const code = err.code ?? (e as { cause?: { code?: string } }).cause?.code;
     if (code && /^E[A-Z]+$/.test(code)) {

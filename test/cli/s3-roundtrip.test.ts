@@ -47,6 +47,7 @@ describe("s3 round trip through the CLI", () => {
     const b = await sb.run(["snapshots", "--config", cfg], { env });
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/isnad\.yaml: storage\.s3: unknown key "path_stlye"\n\s+hint: did you mean "path_style"\?/);
+    fs.rmSync(cfg);
   });
 
   it("never prints the secret key, even at debug level", () => {
@@ -85,7 +86,7 @@ describe("s3 round trip through the CLI", () => {
   it("the server dying mid-snapshot fails the run cleanly; the repository still verifies and the next run completes", async () => {
     const rec = await startRecorder(server.port);
     const repoUrl = url("crash", rec.endpoint);
-    const repo = await initRemote(sb, repoUrl, env);
+    const repo = await initRemote(sb, repoUrl, env, "crash");
     const src = sb.path("crash-src");
     fs.mkdirSync(src);
     fs.writeFileSync(`${src}/small.txt`, "first\n");
@@ -102,7 +103,7 @@ describe("s3 round trip through the CLI", () => {
     expect(killed, "the server was killed mid-upload").toBeDefined();
     await killed;
     expect(crash.code, crash.stderr).toBe(1);
-    expect(crash.stderr).toMatch(/^isnad: .*(cannot reach|failed).*\n/m);
+    expect(crash.stderr).toMatch(/^isnad: .*s3:\/\/isnad-cli\/crash .*(cannot reach|failed|cut off).*\n/m);
     expect(crash.stderr).not.toContain(SECRET);
 
     rec.onBytes = undefined;

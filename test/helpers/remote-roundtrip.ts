@@ -17,8 +17,8 @@ export interface RemoteRepo {
 }
 
 /** keygen + init against `url`; `env` reaches the server (credentials, rclone config). */
-export async function initRemote(sb: Sandbox, url: string, env: NodeJS.ProcessEnv): Promise<RemoteRepo> {
-  const key = sb.path("key.txt");
+export async function initRemote(sb: Sandbox, url: string, env: NodeJS.ProcessEnv, name = "repo"): Promise<RemoteRepo> {
+  const key = sb.path(`${name}-key.txt`);
   const kg = await sb.run(["keygen", "--classic", "-o", key]);
   expect(kg.code, kg.stderr).toBe(0);
   const recipient = /^# public key: (\S+)$/m.exec(readFileSync(key, "utf8"))![1]!;
