@@ -27,7 +27,7 @@ import * as fs from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Readable } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { configError } from "../errors.js";
 import { LOCKS_PREFIX } from "../format/layout.js";
@@ -268,12 +268,34 @@ export class S3Storage implements Storage {
   }
 
   async get(key: string): Promise<Readable> {
+    let r;
     try {
-      const r = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
-      return r.Body as Readable;
+      r = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
     } catch (e) {
       throw this.wrap(e, "read", key);
     }
+    const body = r.Body as Readable;
+    const expected = r.ContentLength;
+    let n = 0;
+    const wrap = this.wrap.bind(this);
+    // A dropped connection surfaces as a StorageError naming the object; a short body is an error too.
+    const out = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        n += chunk.length;
+        cb(null, chunk);
+      },
+      flush(cb) {
+        if (expected !== undefined && n !== expected) return cb(new StorageError(`${key} in S3 ended after ${n} of ${expected} bytes`));
+        cb();
+      },
+      destroy(err, cb) {
+        body.destroy();
+        cb(err);
+      },
+    });
+    body.on("error", (e) => out.destroy(wrap(e, "read", key)));
+    body.pipe(out);
+    return out;
   }
 
   async readBytes(key: string, maxBytes: number): Promise<Buffer> {
