@@ -98,6 +98,8 @@ export interface Recorder {
   bytesUp(): number;
   /** Called with the running total after each forwarded request-body chunk. */
   onBytes?: (total: number) => void;
+  /** Answers a request itself instead of forwarding it (to play a server refusing credentials). */
+  intercept?: (req: RecordedRequest) => { status: number; body?: string } | undefined;
   close(): Promise<void>;
 }
 
@@ -112,7 +114,15 @@ export async function startRecorder(targetPort: number): Promise<Recorder> {
     close: () => new Promise((r) => server.close(() => r())),
   };
   const server = http.createServer((req, res) => {
-    rec.requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
+    const recorded = { method: req.method ?? "", url: req.url ?? "", headers: req.headers };
+    rec.requests.push(recorded);
+    const canned = rec.intercept?.(recorded);
+    if (canned) {
+      req.resume();
+      res.writeHead(canned.status, { "content-type": "application/xml" });
+      res.end(req.method === "HEAD" ? undefined : canned.body);
+      return;
+    }
     const up = http.request(
       { host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: req.headers },
       (r) => {

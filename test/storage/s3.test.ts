@@ -136,6 +136,33 @@ describe("s3 backend", () => {
     }
   });
 
+  it("credentials the server refuses: one line naming where credentials come from, never the secret", async () => {
+    const rec = await startRecorder(server.port);
+    const s = await openS3Storage(url(rec.endpoint, fresh()));
+    try {
+      rec.intercept = (r) =>
+        r.method === "GET"
+          ? {
+              status: 403,
+              body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>`,
+            }
+          : undefined;
+      const err = await s.readBytes("isnad.json", 100).then(
+        () => undefined,
+        (e: unknown) => e as StorageError,
+      );
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err!.message).toMatch(/^S3 refused the credentials for s3:\/\/isnad-test\/t-\w+ \(endpoint .*\) \(InvalidAccessKeyId\)$/);
+      expect(err!.hint).toMatch(/AWS_ACCESS_KEY_ID .*AWS_PROFILE/);
+      expect(`${err!.message}${err!.hint}`).not.toContain(S3RVER_ENV.AWS_SECRET_ACCESS_KEY);
+      rec.intercept = (r) => (r.method === "HEAD" ? { status: 403 } : undefined);
+      await expect(openS3Storage(url(rec.endpoint, "x"))).rejects.toThrow(/S3 denied open of s3:\/\/isnad-test\/x .*access denied/);
+    } finally {
+      await s.close();
+      await rec.close();
+    }
+  });
+
   it("delete of a retained object says until when, and leaves it; without a lock it deletes", async () => {
     const prefix = fresh();
     const locked = await openS3Storage(url(server.endpoint, prefix), { objectLock: { mode: "compliance", days: 2 } });
