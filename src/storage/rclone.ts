@@ -73,14 +73,21 @@ export class RcloneStorage implements Storage {
     this.root = spec.replace(/\/+$/, "");
     this.location = `rclone:${redact(this.root)}`;
     this.program = opts.program ?? "rclone";
+    // Transient errors: rclone retries each request (--low-level-retries) and each operation
+    // (--retries, 2 s apart); a stalled connection is dropped after --timeout. This bounds one
+    // operation against a dead server to well under a minute.
     this.baseArgs = [
       ...(opts.config ? ["--config", opts.config] : []),
       "--retries",
-      "3",
+      "2",
       "--retries-sleep",
       "2s",
       "--low-level-retries",
-      "10",
+      "5",
+      "--contimeout",
+      "15s",
+      "--timeout",
+      "2m",
     ];
   }
 

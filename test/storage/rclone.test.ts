@@ -101,3 +101,53 @@ describe.skipIf(skip)("rclone backend", () => {
     expect(`${err!.message} ${err!.hint ?? ""}`).not.toContain(secret);
   }, 60_000);
 });
+
+/**
+ * rclone in front of a real network server: an S3 remote on s3rver, killed mid-upload. The put
+ * fails, and after a restart nothing is visible under the object's name.
+ */
+describe.skipIf(skip)("rclone backend over a network remote", () => {
+  it("the server dying mid-upload rejects the put and leaves nothing under the key", async () => {
+    const { startS3rver, startRecorder } = await import("../helpers/s3rver.js");
+    const server = await startS3rver({ buckets: ["isnad-rclone"] });
+    const rec = await startRecorder(server.port);
+    const conf2 = path.join(home, "s3.conf");
+    // rclone's S3 client refuses an http endpoint when AWS_CA_BUNDLE is set (LIBRARIES.md §8).
+    const savedCa = process.env["AWS_CA_BUNDLE"];
+    delete process.env["AWS_CA_BUNDLE"];
+    fs.writeFileSync(
+      conf2,
+      `[s3]\ntype = s3\nprovider = Other\nendpoint = ${rec.endpoint}\naccess_key_id = S3RVER\nsecret_access_key = S3RVER\nforce_path_style = true\n`,
+    );
+    const s = await openRcloneStorage("rclone:s3:isnad-rclone/repo", { config: conf2 });
+    try {
+      expect(await s.putBytes("snapshots/a.seal.json", Buffer.from("seal"))).toBe("created");
+      let killed: Promise<void> | undefined;
+      rec.onBytes = (n) => {
+        // The server and the way to it both go: retries meet a refused connection.
+        if (n > 8 << 20 && !killed) killed = server.kill().then(() => rec.close());
+      };
+      const f = path.join(await s.stagingDir(), "big");
+      fs.writeFileSync(f, randomBytes(32 << 20));
+      await expect(s.putFile("packs/ab/big.age", f)).rejects.toBeInstanceOf(StorageError);
+      expect(killed).toBeDefined();
+      await killed;
+      rec.onBytes = undefined;
+      await server.restart();
+      const direct = path.join(home, "s3-direct.conf");
+      fs.writeFileSync(direct, fs.readFileSync(conf2, "utf8").replace(rec.endpoint, server.endpoint));
+      const again = await openRcloneStorage("rclone:s3:isnad-rclone/repo", { config: direct });
+      expect(await again.stat("packs/ab/big.age")).toBeUndefined();
+      const keys: string[] = [];
+      for await (const o of again.list("packs/")) keys.push(o.key);
+      expect(keys).toEqual([]);
+      expect((await again.readBytes("snapshots/a.seal.json", 10)).toString()).toBe("seal");
+      await again.close();
+    } finally {
+      if (savedCa !== undefined) process.env["AWS_CA_BUNDLE"] = savedCa;
+      await s.close();
+      await rec.close().catch(() => undefined);
+      await server.stop();
+    }
+  }, 240_000);
+});
