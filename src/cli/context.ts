@@ -8,7 +8,8 @@ import { AgeIdentities } from "../crypto/age.js";
 import { usageError } from "../errors.js";
 import { defaultSigningKeyPath, loadIdentities, loadSigner, readPassphrase, type Signer } from "../keys/index.js";
 import { openRepository, type Repository } from "../repo/repository.js";
-import { openStorage } from "../storage/open.js";
+import { locationScheme, openStorage } from "../storage/open.js";
+import type { Storage } from "../storage/storage.js";
 import type { Logger } from "./output/log.js";
 import type { Out } from "./output/print.js";
 
@@ -26,6 +27,8 @@ export interface Context {
   out: Out;
   /** Set by a command to the exit code it wants when it returns normally. */
   exitCode: number;
+  /** Run by the CLI when the command ends, however it ends (closes storage connections). */
+  cleanups: Array<() => Promise<void>>;
 }
 
 /** The config file, if one is named or found (./isnad.yaml, then the user's config dir). */
@@ -35,13 +38,20 @@ export async function findConfig(ctx: Context): Promise<Config | undefined> {
 
 /** --repo, else the config's repository, else a usage error. */
 export function repoLocation(ctx: Context, config: Config | undefined): string {
-  if (ctx.globals.repo) return path.resolve(ctx.globals.repo);
+  if (ctx.globals.repo) return locationScheme(ctx.globals.repo) ? ctx.globals.repo : path.resolve(ctx.globals.repo);
   if (config) return config.repository;
   throw usageError("no repository given", "pass --repo PATH, or run where an isnad.yaml names one (or give --config)");
 }
 
+/** Opens the repository's storage (options from the config's `storage:` block); closed when the command ends. */
+export async function openRepoStorage(ctx: Context, config: Config | undefined): Promise<Storage> {
+  const storage = await openStorage(repoLocation(ctx, config), config?.storage);
+  if (storage.close) ctx.cleanups.push(() => storage.close!());
+  return storage;
+}
+
 export async function openRepo(ctx: Context, config?: Config): Promise<Repository> {
-  return openRepository(openStorage(repoLocation(ctx, config)));
+  return openRepository(await openRepoStorage(ctx, config));
 }
 
 /** --signing-key, else the config's signing_key, else the default for this repository id. */

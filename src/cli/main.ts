@@ -28,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     .description("backups that can be trusted as evidence: encrypted, hashed file by file, signed and hash-chained")
     .version(VERSION, "-V, --version")
     .option("-c, --config <file>", "config file (default: ./isnad.yaml, then ~/.config/isnad/config.yaml)")
-    .option("--repo <path>", "repository location (overrides the config)")
+    .option("--repo <location>", "repository: a folder, s3://bucket/prefix or rclone:remote:path (overrides the config)")
     .option("--json", "print the result as one JSON document on stdout", false)
     .option("-q, --quiet", "print nothing on stdout but errors and --json", false)
     .addOption(new Option("--log-level <level>", "log level of the JSON log on stderr").choices(["debug", "info", "warn", "error", "silent"] as const).default("info" as const))
@@ -39,12 +39,14 @@ export async function main(argv: string[]): Promise<number> {
   const run = async (fn: (ctx: Context) => Promise<void>): Promise<void> => {
     const g = program.opts() as GlobalOptions;
     const log = createLogger(g.logLevel as LogLevel);
-    const ctx: Context = { globals: g, log, out: createOut(g.json, g.quiet), exitCode: EXIT.ok };
+    const ctx: Context = { globals: g, log, out: createOut(g.json, g.quiet), exitCode: EXIT.ok, cleanups: [] };
     try {
       await fn(ctx);
       exitCode = ctx.exitCode;
     } catch (err) {
       exitCode = reportError(err, log);
+    } finally {
+      for (const c of ctx.cleanups.splice(0)) await c().catch((e: unknown) => log.warn({ err: e }, "closing the repository storage failed"));
     }
   };
 

@@ -20,6 +20,7 @@ import * as z from "zod";
 import { IsnadError, errnoCode } from "../errors.js";
 import { homeDir, userConfigDir } from "../keys/paths.js";
 import { parseDuration } from "../repo/lock.js";
+import type { StorageOptions } from "../storage/open.js";
 
 export interface DirSourceConfig {
   label: string;
@@ -66,6 +67,8 @@ export interface Config {
   identity?: string;
   sources: SourceConfig[];
   hooks?: HooksConfig;
+  /** Off-site backend options (the `storage:` block); see src/storage/open.ts. */
+  storage?: StorageOptions;
 }
 
 export const CONFIG_FILE_NAME = "isnad.yaml";
@@ -119,8 +122,31 @@ const hooksSchema = z.strictObject({
     .optional(),
 });
 
+const s3Schema = z.strictObject({
+  endpoint: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
+  region: nonEmpty.optional(),
+  path_style: z.boolean().optional(),
+  object_lock: z
+    .strictObject({
+      mode: z.enum(["compliance", "governance"]),
+      days: z.number().int().min(1, { error: "must be at least 1" }),
+    })
+    .optional(),
+});
+
+const rcloneSchema = z.strictObject({
+  program: pathString.optional(),
+  config: pathString.optional(),
+});
+
+const storageSchema = z.strictObject({
+  s3: s3Schema.optional(),
+  rclone: rcloneSchema.optional(),
+});
+
 const fileSchema = z.strictObject({
   repository: nonEmpty,
+  storage: storageSchema.optional(),
   signing_key: pathString.optional(),
   recipients_file: pathString.optional(),
   identity: pathString.optional(),
@@ -134,6 +160,9 @@ type ConfigFile = z.infer<typeof fileSchema>;
 
 const KNOWN_KEYS = {
   top: Object.keys(fileSchema.shape),
+  storage: Object.keys(storageSchema.shape),
+  s3: Object.keys(s3Schema.shape),
+  rclone: Object.keys(rcloneSchema.shape),
   dir: Object.keys(dirSourceSchema.shape),
   command: Object.keys(commandSourceSchema.shape),
   hooks: Object.keys(hooksSchema.shape),
@@ -261,6 +290,24 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     if (h.after !== undefined) config.hooks.after = h.after;
     if (h.on_failure !== undefined) config.hooks.onFailure = h.on_failure;
   }
+  if (raw.storage !== undefined) {
+    const { s3, rclone } = raw.storage;
+    config.storage = {};
+    if (s3 !== undefined) {
+      config.storage.s3 = {
+        ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
+        ...(s3.region !== undefined ? { region: s3.region } : {}),
+        ...(s3.path_style !== undefined ? { pathStyle: s3.path_style } : {}),
+        ...(s3.object_lock !== undefined ? { objectLock: s3.object_lock } : {}),
+      };
+    }
+    if (rclone !== undefined) {
+      config.storage.rclone = {
+        ...(rclone.program !== undefined ? { program: rclone.program.includes("/") ? resolve(rclone.program) : rclone.program } : {}),
+        ...(rclone.config !== undefined ? { config: resolve(rclone.config) } : {}),
+      };
+    }
+  }
   return config;
 }
 
@@ -381,6 +428,7 @@ function describeIssue(issue: Issue, data: unknown): { where: string; message: s
 function knownKeysAt(p: readonly PropertyKey[], data: unknown): string[] {
   if (p.length === 0) return KNOWN_KEYS.top;
   if (p[0] === "hooks") return KNOWN_KEYS.hooks;
+  if (p[0] === "storage") return p[1] === "s3" ? KNOWN_KEYS.s3 : p[1] === "rclone" ? KNOWN_KEYS.rclone : KNOWN_KEYS.storage;
   const type = (valueAt(data, p).value as { type?: unknown } | undefined)?.type;
   return type === "command" ? KNOWN_KEYS.command : KNOWN_KEYS.dir;
 }

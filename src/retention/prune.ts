@@ -14,8 +14,12 @@ import { MANIFESTS_PREFIX, objectIdOfKey, PACKS_PREFIX } from "../format/layout.
 import { decodeSeal } from "../format/seal.js";
 import { readRemovals } from "../repo/removals.js";
 import { listSealFiles, type Repository } from "../repo/repository.js";
+import { StorageError } from "../storage/storage.js";
 
-export type PruneEvent = { type: "deleted"; key: string; kind: "manifest" | "pack"; size: number };
+export type PruneEvent =
+  | { type: "deleted"; key: string; kind: "manifest" | "pack"; size: number }
+  /** Object Lock (S3): the object is still under retention; a later prune deletes it. */
+  | { type: "still-locked"; key: string; kind: "manifest" | "pack"; size: number; until: string | undefined };
 
 export interface PruneOptions {
   repo: Repository;
@@ -34,6 +38,8 @@ export interface PruneResult {
   snapshotsKept: number;
   objectsKept: number;
   deleted: Array<{ key: string; kind: "manifest" | "pack"; size: number }>;
+  /** Unreferenced, but still under the storage's retention (Object Lock): left for a later prune. */
+  stillLocked: Array<{ key: string; kind: "manifest" | "pack"; size: number; until: string | undefined }>;
   bytesFreed: number;
 }
 
@@ -64,7 +70,7 @@ export async function prune(opts: PruneOptions): Promise<PruneResult> {
     for (const p of seal.body.packs) referenced.add(p.id);
   }
 
-  const result: PruneResult = { dryRun: opts.dryRun === true, snapshotsKept, objectsKept: 0, deleted: [], bytesFreed: 0 };
+  const result: PruneResult = { dryRun: opts.dryRun === true, snapshotsKept, objectsKept: 0, deleted: [], stillLocked: [], bytesFreed: 0 };
   let lockCheckedAt = -Infinity;
   for (const prefix of [MANIFESTS_PREFIX, PACKS_PREFIX]) {
     const victims: Array<{ key: string; kind: "manifest" | "pack"; size: number }> = [];
@@ -81,7 +87,15 @@ export async function prune(opts: PruneOptions): Promise<PruneResult> {
           await opts.assertLocked();
           lockCheckedAt = Date.now();
         }
-        await repo.storage.delete(v.key);
+        try {
+          await repo.storage.delete(v.key);
+        } catch (e) {
+          if (!(e instanceof StorageError && e.locked)) throw e;
+          const locked = { ...v, until: e.lockedUntil?.toISOString() };
+          result.stillLocked.push(locked);
+          opts.onEvent?.({ type: "still-locked", ...locked });
+          continue;
+        }
       }
       result.deleted.push(v);
       result.bytesFreed += v.size;

@@ -1,18 +1,40 @@
 /**
- * Picks the backend for a repository location. A plain path is a local folder; URL schemes for
- * off-site backends (sftp://, s3://, rclone:) are refused until those backends exist.
+ * Picks the backend for a repository location: a plain path is a local folder; `s3://bucket/prefix`
+ * is S3 (src/storage/s3.ts) and `rclone:remote:path` goes through the rclone binary
+ * (src/storage/rclone.ts). Off-site backends are loaded with `await import()` only when used: the
+ * AWS SDK alone costs half a second to load, which a local repository never pays.
  */
 import path from "node:path";
 import { configError } from "../errors.js";
 import { LocalStorage } from "./local.js";
+import type { RcloneOptions } from "./rclone.js";
+import type { S3Options } from "./s3.js";
 import type { Storage } from "./storage.js";
 
-export function openStorage(location: string, cwd = process.cwd()): Storage {
+/** Backend options from the config file's `storage:` block (URL query parameters add to them). */
+export interface StorageOptions {
+  s3?: S3Options;
+  rclone?: RcloneOptions;
+}
+
+/** The URL scheme of a location ("s3", "rclone", ...), or undefined for a local path. */
+export function locationScheme(location: string): string | undefined {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(location)?.[1];
-  if (scheme && scheme.length > 1) {
-    throw configError(`repository "${location}": the ${scheme} backend is not available in this version`, {
-      hint: "use a local folder path",
-    });
+  return scheme && scheme.length > 1 ? scheme.toLowerCase() : undefined;
+}
+
+export async function openStorage(location: string, opts: StorageOptions = {}, cwd = process.cwd()): Promise<Storage> {
+  const scheme = locationScheme(location);
+  if (scheme === undefined) return new LocalStorage(path.resolve(cwd, location));
+  if (scheme === "s3") {
+    const { openS3Storage } = await import("./s3.js");
+    return openS3Storage(location, opts.s3);
   }
-  return new LocalStorage(path.resolve(cwd, location));
+  if (scheme === "rclone") {
+    const { openRcloneStorage } = await import("./rclone.js");
+    return openRcloneStorage(location, opts.rclone);
+  }
+  throw configError(`repository "${location}": the ${scheme} backend is not available in this version`, {
+    hint: "use a local folder path, s3://bucket/prefix or rclone:remote:path",
+  });
 }

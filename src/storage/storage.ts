@@ -38,12 +38,20 @@ export interface Storage {
   stat(key: string): Promise<ObjectInfo | undefined>;
   list(prefix: string): AsyncIterable<ObjectInfo>;
   delete(key: string): Promise<void>;
+  /** Releases connections (called by the CLI when a command ends); a local folder needs none. */
+  close?(): Promise<void>;
 }
 
 export class StorageError extends IsnadError {
   readonly notFound: boolean;
-  constructor(message: string, opts?: { cause?: unknown; notFound?: boolean; hint?: string }) {
+  /** delete refused because the object is still under retention (S3 Object Lock): prune skips it. */
+  readonly locked: boolean;
+  /** When `locked`, the end of the retention, if the backend knows it. */
+  readonly lockedUntil: Date | undefined;
+  constructor(message: string, opts?: { cause?: unknown; notFound?: boolean; locked?: boolean; lockedUntil?: Date; hint?: string }) {
     super("storage", message, opts);
     this.notFound = opts?.notFound ?? false;
+    this.locked = opts?.locked ?? false;
+    this.lockedUntil = opts?.lockedUntil;
   }
 }

@@ -299,3 +299,35 @@ describe("parseConfig: hooks", () => {
     expect(e.hint).toBe('did you mean "on_failure"?');
   });
 });
+
+describe("parseConfig: the storage block (off-site backends)", () => {
+  const errorAndHint = (text: string) => {
+    const e = parseError(text);
+    return `${e.message} ${e.hint ?? ""}`;
+  };
+  const base = "repository: s3://ngo-backups/site\nsources: [{label: a, type: dir, path: x}]\n";
+
+  it("maps storage.s3 and storage.rclone to their options, paths resolved against the file", () => {
+    const config = parseConfig(
+      `${base}storage:\n  s3:\n    endpoint: http://127.0.0.1:9000\n    region: eu-west-1\n    path_style: true\n    object_lock: {mode: governance, days: 30}\n  rclone:\n    config: ./rclone.conf\n    program: rclone\n`,
+      "/etc/isnad/isnad.yaml",
+      ENV,
+    );
+    expect(config.storage).toEqual({
+      s3: { endpoint: "http://127.0.0.1:9000", region: "eu-west-1", pathStyle: true, objectLock: { mode: "governance", days: 30 } },
+      rclone: { config: "/etc/isnad/rclone.conf", program: "rclone" },
+    });
+    expect(parseConfig(base, "/c/isnad.yaml", ENV).storage).toBeUndefined();
+  });
+
+  it("refuses unknown keys (no credentials in the file), bad modes and bad endpoints, in one line", () => {
+    expect(errorAndHint(`${base}storage:\n  s3:\n    secret_access_key: abc\n`)).toMatch(/^isnad\.yaml: storage\.s3: unknown key "secret_access_key"/);
+    expect(errorAndHint(`${base}storage:\n  s3:\n    path_stlye: true\n`)).toMatch(/did you mean "path_style"/);
+    expect(errorAndHint(`${base}storage:\n  s3:\n    object_lock: {mode: forever, days: 3}\n`)).toMatch(
+      /storage\.s3\.object_lock\.mode: expected "compliance" or "governance"/,
+    );
+    expect(errorAndHint(`${base}storage:\n  s3:\n    object_lock: {mode: compliance, days: 0}\n`)).toMatch(/storage\.s3\.object_lock\.days/);
+    expect(errorAndHint(`${base}storage:\n  s3:\n    endpoint: ftp://x\n`)).toMatch(/storage\.s3\.endpoint.*http/);
+    expect(errorAndHint(`${base}storage:\n  sftp3: {}\n`)).toMatch(/storage: unknown key "sftp3"/);
+  });
+});

@@ -60,6 +60,10 @@ export async function runPrune(ctx: Context, repo: Repository, dryRun: boolean, 
     dryRun,
     assertLocked: lock ? () => lock.assertHeld() : undefined,
     onEvent: (e) => {
+      if (e.type === "still-locked") {
+        ctx.log.info({ object: e.key, size: e.size, until: e.until }, `still locked${e.until ? ` until ${e.until}` : ""} (Object Lock); left for a later prune`);
+        return;
+      }
       ctx.log.debug({ object: e.key, size: e.size }, dryRun ? "would delete" : "deleted");
       if (!dryRun && killAfter > 0 && ++n >= killAfter) process.kill(process.pid, "SIGKILL");
     },
@@ -75,5 +79,11 @@ export function printPrune(ctx: Context, r: PruneResult): void {
   ctx.out.line(
     `${verb} ${manifests} manifest${manifests === 1 ? "" : "s"} and ${r.deleted.length - manifests} pack${r.deleted.length - manifests === 1 ? "" : "s"}, ${formatBytes(r.bytesFreed)} ${r.dryRun ? "would be " : ""}freed; kept ${r.objectsKept} object${r.objectsKept === 1 ? "" : "s"} of ${r.snapshotsKept} snapshot${r.snapshotsKept === 1 ? "" : "s"}`,
   );
+  if (r.stillLocked.length > 0) {
+    const until = r.stillLocked.map((l) => l.until).filter((u): u is string => u !== undefined).sort();
+    ctx.out.line(
+      `${r.stillLocked.length} unreferenced object${r.stillLocked.length === 1 ? " is" : "s are"} still locked by the storage (Object Lock${until.length ? `, the last until ${until.at(-1)}` : ""}): left for a later prune`,
+    );
+  }
   if (r.dryRun) ctx.out.line("dry run: nothing was changed");
 }

@@ -1,0 +1,105 @@
+/**
+ * The user's round trip through the real CLI against an off-site repository URL: keygen, init,
+ * snapshot, snapshots, verify (keyless and with the key), diff, restore. Each backend's
+ * test/cli/<backend>-roundtrip.test.ts calls it with how to reach its server.
+ */
+import path from "node:path";
+import { expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import type { RunResult, Sandbox } from "./cli.js";
+import { describeTree, makeOddTree } from "./tree.js";
+
+export interface RemoteRepo {
+  url: string;
+  recipient: string;
+  key: string;
+  fingerprint: string;
+}
+
+/** keygen + init against `url`; `env` reaches the server (credentials, rclone config). */
+export async function initRemote(sb: Sandbox, url: string, env: NodeJS.ProcessEnv, name = "repo"): Promise<RemoteRepo> {
+  const key = sb.path(`${name}-key.txt`);
+  const kg = await sb.run(["keygen", "--classic", "-o", key]);
+  expect(kg.code, kg.stderr).toBe(0);
+  const recipient = /^# public key: (\S+)$/m.exec(readFileSync(key, "utf8"))![1]!;
+  const init = await sb.run(["--json", "init", "--repo", url, "--recipient", recipient], { env });
+  expect(init.code, init.stderr).toBe(0);
+  const r = JSON.parse(init.stdout) as { repository: string; signer: { fingerprint: string } };
+  expect(r.repository).toBe(url.replace(/\?.*$/, "").replace(/\/+$/, ""));
+  return { url, recipient, key, fingerprint: r.signer.fingerprint };
+}
+
+export function expectSameTree(a: string, b: string): void {
+  const left = describeTree(a);
+  const right = describeTree(b);
+  expect([...right.keys()].sort()).toEqual([...left.keys()].sort());
+  for (const [rel, e] of left) {
+    const { mtimeMs: lm, ...l } = e;
+    const { mtimeMs: rm, ...r } = right.get(rel)!;
+    expect(r, rel).toEqual(l);
+    if (e.type !== "symlink") expect(Math.abs(rm - lm), `${rel} mtime`).toBeLessThanOrEqual(1);
+  }
+}
+
+/**
+ * Registers the round-trip tests. `ctx()` gives the sandbox, the repository URL and the env,
+ * available once the caller's beforeAll ran. Every output is collected in `outputs` so a caller
+ * can check that no secret was ever printed.
+ */
+export function remoteRoundTrip(ctx: () => { sb: Sandbox; url: string; env: NodeJS.ProcessEnv; outputs: RunResult[] }): void {
+  let repo: RemoteRepo;
+  let src: string;
+  let snap: string;
+  const run = async (args: string[]): Promise<RunResult> => {
+    const { sb, env, outputs } = ctx();
+    const r = await sb.run(["--log-level", "debug", ...args], { env });
+    outputs.push(r);
+    return r;
+  };
+
+  it("init, snapshot, snapshots", async () => {
+    const { sb, url, env } = ctx();
+    repo = await initRemote(sb, url, env);
+    src = sb.path("site");
+    makeOddTree(src);
+    const res = await run(["--json", "snapshot", "--repo", url, src]);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout) as { snapshot: string; complete: boolean; stats: { files: number } };
+    expect(out.complete).toBe(true);
+    expect(out.stats.files).toBe(13);
+    snap = out.snapshot;
+    const list = await run(["--json", "snapshots", "--repo", url]);
+    expect(list.code, list.stderr).toBe(0);
+    expect((JSON.parse(list.stdout) as Array<{ id: string }>).map((s) => s.id)).toEqual([snap]);
+  });
+
+  it("verifies without and with the key", async () => {
+    const { url } = ctx();
+    const a = await run(["verify", "--repo", url, "--signer", repo.fingerprint]);
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    const b = await run(["--json", "verify", "--repo", url, "-i", repo.key]);
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    expect(JSON.parse(b.stdout)).toMatchObject({ ok: true, filesChecked: 13, withKey: true });
+  });
+
+  it("diff of the unchanged tree is empty, and restore gives the same tree", async () => {
+    const { sb, url } = ctx();
+    const d = await run(["diff", snap, src, "--repo", url, "-i", repo.key]);
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    const target = sb.path("restored");
+    const res = await run(["restore", snap, "--target", target, "--repo", url, "-i", repo.key]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expectSameTree(src, path.join(target, "site"));
+  });
+
+  it("a second snapshot chains onto the first", async () => {
+    const { url } = ctx();
+    const res = await run(["--json", "snapshot", "--repo", url, src]);
+    expect(res.code, res.stderr).toBe(0);
+    const list = await run(["--json", "snapshots", "--repo", url]);
+    expect((JSON.parse(list.stdout) as unknown[]).length).toBe(2);
+    const v = await run(["verify", "--repo", url, "--signer", repo.fingerprint]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
+}
+
