@@ -8,7 +8,8 @@ import { AgeIdentities } from "../crypto/age.js";
 import { usageError } from "../errors.js";
 import { defaultSigningKeyPath, loadIdentities, loadSigner, readPassphrase, type Signer } from "../keys/index.js";
 import { openRepository, type Repository } from "../repo/repository.js";
-import { openStorage } from "../storage/open.js";
+import { hasScheme, openStorage } from "../storage/open.js";
+import type { Storage } from "../storage/storage.js";
 import type { Logger } from "./output/log.js";
 import type { Out } from "./output/print.js";
 
@@ -26,6 +27,8 @@ export interface Context {
   out: Out;
   /** Set by a command to the exit code it wants when it returns normally. */
   exitCode: number;
+  /** Storages opened by this command; the run wrapper in main.ts closes them when it ends. */
+  opened: Storage[];
 }
 
 /** The config file, if one is named or found (./isnad.yaml, then the user's config dir). */
@@ -35,13 +38,20 @@ export async function findConfig(ctx: Context): Promise<Config | undefined> {
 
 /** --repo, else the config's repository, else a usage error. */
 export function repoLocation(ctx: Context, config: Config | undefined): string {
-  if (ctx.globals.repo) return path.resolve(ctx.globals.repo);
+  if (ctx.globals.repo) return hasScheme(ctx.globals.repo) ? ctx.globals.repo : path.resolve(ctx.globals.repo);
   if (config) return config.repository;
   throw usageError("no repository given", "pass --repo PATH, or run where an isnad.yaml names one (or give --config)");
 }
 
 export async function openRepo(ctx: Context, config?: Config): Promise<Repository> {
-  return openRepository(openStorage(repoLocation(ctx, config)));
+  return openRepository(await openStorageFor(ctx, repoLocation(ctx, config), config));
+}
+
+/** Opens (connects to) the storage with the config's `storage:` options; closed when the command ends. */
+export async function openStorageFor(ctx: Context, location: string, config: Config | undefined): Promise<Storage> {
+  const storage = await openStorage(location, { ...config?.storage, onWarning: (m) => ctx.log.warn(m) });
+  ctx.opened.push(storage);
+  return storage;
 }
 
 /** --signing-key, else the config's signing_key, else the default for this repository id. */

@@ -36,12 +36,15 @@ export async function main(argv: string[]): Promise<number> {
   const run = async (fn: (ctx: Context) => Promise<void>): Promise<void> => {
     const g = program.opts() as GlobalOptions;
     const log = createLogger(g.logLevel as LogLevel);
-    const ctx: Context = { globals: g, log, out: createOut(g.json, g.quiet), exitCode: EXIT.ok };
+    const ctx: Context = { globals: g, log, out: createOut(g.json, g.quiet), exitCode: EXIT.ok, opened: [] };
     try {
       await fn(ctx);
       exitCode = ctx.exitCode;
     } catch (err) {
       exitCode = reportError(err, log);
+    } finally {
+      // Open connections (SFTP) would keep the process alive; a failing close changes nothing.
+      for (const s of ctx.opened) await s.close?.().catch(() => undefined);
     }
   };
 

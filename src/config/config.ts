@@ -19,6 +19,7 @@ import { LineCounter, parseDocument } from "yaml";
 import * as z from "zod";
 import { IsnadError, errnoCode } from "../errors.js";
 import { homeDir, userConfigDir } from "../keys/paths.js";
+import type { SftpOptions } from "../storage/storage.js";
 
 export interface DirSourceConfig {
   label: string;
@@ -50,6 +51,8 @@ export interface Config {
   recipientsFile?: string;
   identity?: string;
   sources: SourceConfig[];
+  /** Backend options (`storage: { sftp: {...} }`); paths in them are absolute. */
+  storage?: { sftp?: SftpOptions };
 }
 
 export const CONFIG_FILE_NAME = "isnad.yaml";
@@ -94,11 +97,25 @@ const commandSourceSchema = z.strictObject({
   cwd: pathString.optional(),
 });
 
+const sftpSchema = z.strictObject({
+  identity_file: pathString.optional(),
+  known_hosts: pathString.optional(),
+  strict_host_key: z.boolean().optional(),
+  append_only: z.boolean().optional(),
+  retry_seconds: z.number().min(0).max(3600).optional(),
+  connect_timeout: z.number().positive().max(600).optional(),
+});
+
+const storageSchema = z.strictObject({
+  sftp: sftpSchema.optional(),
+});
+
 const fileSchema = z.strictObject({
   repository: nonEmpty,
   signing_key: pathString.optional(),
   recipients_file: pathString.optional(),
   identity: pathString.optional(),
+  storage: storageSchema.optional(),
   sources: z.array(z.discriminatedUnion("type", [dirSourceSchema, commandSourceSchema])).min(1, {
     error: "at least one source is needed",
   }),
@@ -110,6 +127,8 @@ const KNOWN_KEYS = {
   top: Object.keys(fileSchema.shape),
   dir: Object.keys(dirSourceSchema.shape),
   command: Object.keys(commandSourceSchema.shape),
+  storage: Object.keys(storageSchema.shape),
+  sftp: Object.keys(sftpSchema.shape),
 };
 
 // ---- loading --------------------------------------------------------------------------------
@@ -227,6 +246,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (raw.signing_key !== undefined) config.signingKey = resolve(raw.signing_key);
   if (raw.recipients_file !== undefined) config.recipientsFile = resolve(raw.recipients_file);
   if (raw.identity !== undefined) config.identity = resolve(raw.identity);
+  if (raw.storage?.sftp !== undefined) {
+    const { identity_file, known_hosts, ...rest } = raw.storage.sftp;
+    const sftp: SftpOptions = { ...rest };
+    if (identity_file !== undefined) sftp.identity_file = resolve(identity_file);
+    if (known_hosts !== undefined) sftp.known_hosts = resolve(known_hosts);
+    config.storage = { ...config.storage, sftp };
+  }
   return config;
 }
 
@@ -346,6 +372,7 @@ function describeIssue(issue: Issue, data: unknown): { where: string; message: s
 
 function knownKeysAt(p: readonly PropertyKey[], data: unknown): string[] {
   if (p.length === 0) return KNOWN_KEYS.top;
+  if (p[0] === "storage") return p.length === 1 ? KNOWN_KEYS.storage : p[1] === "sftp" ? KNOWN_KEYS.sftp : [];
   const type = (valueAt(data, p).value as { type?: unknown } | undefined)?.type;
   return type === "command" ? KNOWN_KEYS.command : KNOWN_KEYS.dir;
 }

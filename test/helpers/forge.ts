@@ -188,7 +188,7 @@ export async function ageEncrypt(plaintext: Buffer, recipients: readonly string[
 }
 
 export async function forgeSnapshot(opts: ForgeOptions): Promise<ForgedSnapshot> {
-  const storage = openStorage(opts.repo);
+  const storage = await openStorage(opts.repo);
   const repo = await openRepository(storage);
   const recipients = Array.isArray(opts.recipient) ? opts.recipient : [opts.recipient];
   const signer = opts.signer ?? (await loadSigner(requireKey(opts.signingKey)));

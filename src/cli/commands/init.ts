@@ -13,8 +13,7 @@ import {
 } from "../../keys/index.js";
 import { usageError } from "../../errors.js";
 import { initRepository } from "../../repo/repository.js";
-import { openStorage } from "../../storage/open.js";
-import { findConfig, repoLocation, type Context } from "../context.js";
+import { findConfig, openStorageFor, repoLocation, type Context } from "../context.js";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -39,7 +38,7 @@ export function initCommand(run: (fn: (ctx: Context) => Promise<void>) => Promis
         if (!unique.some((r) => !r.startsWith("age1pq1"))) {
           ctx.log.warn("no classic X25519 recipient: Go age 1.1 (Debian's) cannot open packs encrypted only to post-quantum recipients");
         }
-        const storage = openStorage(location);
+        const storage = await openStorageFor(ctx, location, config);
         const { privatePem, publicKey } = generateSignerPem();
         const fingerprint = signerFingerprint(publicKey);
         const repo = await initRepository(storage, { recipients: unique, signerPublicKey: publicKey, signerFingerprint: fingerprint });
