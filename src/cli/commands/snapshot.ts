@@ -32,7 +32,9 @@ export function snapshotCommand(run: (fn: (ctx: Context) => Promise<void>) => Pr
           waitMs,
           onEvent: (e) => {
             if (e.type === "waiting") ctx.log.info({ holder: e.holder }, `waiting for ${describeHolder(e.holder)}`);
-            else ctx.log.warn({ holder: e.holder }, `took over a stale lock: ${e.why}`);
+            else if (e.type === "host-local") {
+              ctx.log.warn({ folder: e.folder }, `the repository is append-only: locking in ${e.folder} on this host only; runs on other hosts are not excluded`);
+            } else ctx.log.warn({ holder: e.holder }, `took over a stale lock: ${e.why}`);
           },
         });
         ctx.log.info({ repository: repo.storage.location, sources: sources.map((s) => s.label) }, "snapshot started");
