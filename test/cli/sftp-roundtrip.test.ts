@@ -45,6 +45,9 @@ describe.skipIf(skip)("CLI round trip on an SFTP repository", () => {
   beforeAll(async () => {
     sshd = await TestSshd.start();
     sb = sandbox();
+    // The CLI's local staging folder (os.tmpdir()/isnad-staging-…) goes inside the sandbox.
+    sb.env["TMPDIR"] = sb.path("tmp");
+    fs.mkdirSync(sb.path("tmp"));
     remote = sb.path("remote-repo"); // the server is this machine: a local folder seen through SFTP
     key = sb.path("key.txt");
     const kg = await sb.run(["keygen", "--classic", "-o", key]);

@@ -18,11 +18,22 @@ import { storageConformance, tempDir } from "./conformance.js";
 
 const skip = skipWithoutSshd();
 let sshd: TestSshd;
+// Every temp folder of this file (remote roots, sshd, and the backend's local staging folders
+// under os.tmpdir()) goes under one folder removed at the end.
+const savedTmp = process.env["TMPDIR"];
+let tmp: string;
 
 beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "isnad-sftp-test-"));
+  process.env["TMPDIR"] = tmp;
   if (!skip) sshd = await TestSshd.start();
 });
-afterAll(() => sshd?.stop());
+afterAll(() => {
+  sshd?.stop();
+  if (savedTmp === undefined) delete process.env["TMPDIR"];
+  else process.env["TMPDIR"] = savedTmp;
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
 
 const opts = (extra?: SftpOptions): SftpOptions => ({ identity_file: sshd.clientKey, known_hosts: sshd.knownHosts, ...extra });
 
