@@ -101,6 +101,8 @@ interface Connection {
   client: SftpClient;
   sftp: SFTPWrapper;
   dead: boolean;
+  /** Open read streams: ssh2 would leave them waiting forever once the connection is gone. */
+  streams: Set<Readable>;
 }
 
 /** A connection-level failure: the request may be retried on a new connection. */
@@ -135,7 +137,7 @@ export class SftpStorage implements Storage {
     const { target, options } = parseSftpUrl(url, opts);
     const s = new SftpStorage(target, options, onWarning ?? (() => undefined));
     try {
-      await s.retrying("connect", async () => undefined);
+      await s.retrying("connecting", async () => undefined);
       s.appendOnly = options.append_only ?? (await s.retrying("probe", (sftp) => probeAppendOnly(sftp, s.remote(`${STAGING}/probe-${randomBytes(6).toString("hex")}`))));
     } catch (e) {
       await s.close();
@@ -307,9 +309,14 @@ export class SftpStorage implements Storage {
     return this.retrying(`reading ${key}`, async (sftp) => {
       const st = await statFile(sftp, p);
       if (!st) throw this.notFound(key);
-      const stream = sftp.createReadStream(p, { highWaterMark: CHUNK });
-      stream.on("error", () => undefined); // the consumer sees the error through its own listener
-      return stream as unknown as Readable;
+      const conn = this.conn;
+      const stream = sftp.createReadStream(p, { highWaterMark: CHUNK }) as unknown as Readable;
+      stream.on("error", () => undefined); // consumers see errors through their own listener (pipeline, for await)
+      if (conn) {
+        conn.streams.add(stream);
+        stream.once("close", () => conn.streams.delete(stream));
+      }
+      return stream;
     });
   }
 
@@ -473,7 +480,7 @@ export class SftpStorage implements Storage {
     sock.setTimeout(0);
 
     let verdict: (HostKeyVerdict & { fingerprint: string; type: string }) | undefined;
-    const conn = { dead: false } as Connection;
+    const conn = { dead: false, streams: new Set() } as unknown as Connection;
     let die: (e: Error) => void = () => undefined;
     const death = new Promise<never>((_, reject) => (die = reject));
     death.catch(() => undefined);
@@ -481,6 +488,8 @@ export class SftpStorage implements Storage {
       conn.dead = true;
       if (this.conn === conn) this.conn = undefined;
       die(new TransientError(`the connection to ${host}:${port} closed`));
+      for (const st of conn.streams) st.destroy(new StorageError(`${this.location}: the connection closed while reading`, { hint: "check the network and the server, then run the command again" }));
+      conn.streams.clear();
     };
     // Custom callbacks: the library's defaults print to stdout, which would break --json.
     const client = new SftpClient("isnad", { error: markDead, end: markDead, close: markDead });

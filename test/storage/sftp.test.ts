@@ -186,6 +186,22 @@ describe.skipIf(skip)("sftp backend", () => {
     await s.close?.();
   });
 
+  it("killing sshd while an object is read: the read fails, it does not hang", async () => {
+    const root = freshRoot();
+    const s = await openStorage(sshd.url(root), { sftp: opts({ retry_seconds: 1 }), onWarning: () => undefined });
+    await s.putFile("packs/ff/r.age", await stage(s as SftpStorage, randomBytes(16 * 1024 * 1024)));
+    const it = (await s.get("packs/ff/r.age"))[Symbol.asyncIterator]();
+    expect((await it.next()).done).toBe(false);
+    sshd.kill();
+    const drain = async () => {
+      for (let r = await it.next(); !r.done; r = await it.next());
+    };
+    const err = await drain().catch((e: unknown) => e);
+    await sshd.restart();
+    expect(err).toBeInstanceOf(Error);
+    await s.close?.();
+  });
+
   describe("append-only account (internal-sftp -P remove,rmdir,rename,posix-rename,setstat,fsetstat)", () => {
     it("is detected; objects are written in place, never overwritten; delete and replace are refused", async () => {
       const root = freshRoot();
