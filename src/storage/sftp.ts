@@ -58,7 +58,8 @@ export function parseSftpUrl(url: string, opts: SftpOptions = {}): { target: Sft
   try {
     u = new URL(url);
   } catch {
-    throw configError(`repository "${url}" is not a valid sftp:// URL`, { hint: "write sftp://user@host[:port]/path" });
+    const redacted = url.replace(/^(sftp:\/\/[^/:@]*):[^/@]*@/i, "$1:***@");
+    throw configError(`repository "${redacted}" is not a valid sftp:// URL`, { hint: "write sftp://user@host[:port]/path" });
   }
   const shown = `${u.protocol}//${u.username ? `${u.username}@` : ""}${u.host}${u.pathname}`;
   if (u.password !== "") {
@@ -180,6 +181,13 @@ export class SftpStorage implements Storage {
     const tag = createHash("sha256").update(this.location).digest("hex").slice(0, 16);
     const dir = path.join(os.tmpdir(), `isnad-staging-${tag}`);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    // The name is predictable and os.tmpdir() is shared: use it only if it is ours and private.
+    const st = await fs.lstat(dir);
+    if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0) {
+      throw new StorageError(`staging folder ${dir} is not a private folder of this user`, {
+        hint: "remove it, or set TMPDIR to a private folder",
+      });
+    }
     return dir;
   }
 
@@ -236,10 +244,10 @@ export class SftpStorage implements Storage {
     await this.mkdirs(sftp, path.posix.dirname(final));
     const before = await statFile(sftp, final);
     if (before) {
-      if (this.ownPartial.has(key) && before.size < source.size) {
+      if (this.ownPartial.has(key) && before.size <= source.size) {
         // Our own upload of this key was cut off by a dropped connection: SFTP writes are applied
-        // in order, so what is there is a prefix. Write the rest.
-        await upload(sftp, source, final, "r+", before.size);
+        // in order, so what is there is a prefix. Write the rest (maybe nothing).
+        if (before.size < source.size) await upload(sftp, source, final, "r+", before.size);
         return this.checkWritten(sftp, key, final, source.size);
       }
       return this.existing(key, before.size, source.size);

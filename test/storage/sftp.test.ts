@@ -71,6 +71,9 @@ describe.skipIf(skip)("sftp backend", () => {
     fs.rmSync(path.join(home, "isnad-test-home-repo"), { recursive: true, force: true });
 
     await expect(openStorage(`sftp://u:secret@127.0.0.1:${sshd.port}/x`, { sftp: opts() })).rejects.toThrow(/must not hold a password/);
+    const bad = await openStorage("sftp://u:secret@[bad/x", { sftp: opts() }).catch((e: unknown) => e);
+    expect((bad as Error).message).toMatch(/not a valid sftp:\/\/ URL/);
+    expect((bad as Error).message).not.toContain("secret");
     await expect(openStorage(`sftp://u@127.0.0.1:${sshd.port}/x?identity_file=/k`, { sftp: opts() })).rejects.toThrow(/unknown option \?identity_file=/);
   });
 
