@@ -45,7 +45,7 @@ export function repoLocation(ctx: Context, config: Config | undefined): string {
 
 /** Opens the repository's storage (options from the config's `storage:` block); closed when the command ends. */
 export async function openRepoStorage(ctx: Context, config: Config | undefined): Promise<Storage> {
-  const storage = await openStorage(repoLocation(ctx, config), config?.storage);
+  const storage = await openStorage(repoLocation(ctx, config), { ...config?.storage, onWarning: (m) => ctx.log.warn(m) });
   if (storage.close) ctx.cleanups.push(() => storage.close!());
   return storage;
 }

@@ -16,7 +16,7 @@ import type { HooksConfig, SourceConfig } from "../config/index.js";
 import { IsnadError, messageOf } from "../errors.js";
 import { describeHookFailure, runHook, type HookEvent, type HookInfo } from "../hooks/hooks.js";
 import type { Signer } from "../keys/index.js";
-import { acquireLock, describeHolder } from "../repo/lock.js";
+import { takeLock } from "./lock.js";
 import type { Repository } from "../repo/repository.js";
 import { createSnapshot, type SnapshotResult } from "../snapshot/snapshot.js";
 import type { Context } from "./context.js";
@@ -71,14 +71,7 @@ export async function runSnapshotJob(ctx: Context, job: SnapshotJob): Promise<Jo
   let result: SnapshotResult;
   const bar = job.progress ? createProgress("snapshot", ctx.globals) : undefined;
   try {
-    const lock = await acquireLock(job.repo, {
-      command: job.command,
-      waitMs: job.waitMs,
-      onEvent: (e) => {
-        if (e.type === "waiting") ctx.log.info({ holder: e.holder }, `waiting for ${describeHolder(e.holder)}`);
-        else ctx.log.warn({ holder: e.holder }, `took over a stale lock: ${e.why}`);
-      },
-    });
+    const lock = await takeLock(ctx, job.repo, job.command, job.waitMs);
     ctx.log.info({ repository, sources: job.sources.map((s) => s.label) }, "snapshot started");
     result = await createSnapshot({
       repo: job.repo,

@@ -21,6 +21,7 @@ import { IsnadError, errnoCode } from "../errors.js";
 import { homeDir, userConfigDir } from "../keys/paths.js";
 import { parseDuration } from "../repo/lock.js";
 import type { StorageOptions } from "../storage/open.js";
+import type { SftpOptions } from "../storage/storage.js";
 
 export interface DirSourceConfig {
   label: string;
@@ -122,6 +123,15 @@ const hooksSchema = z.strictObject({
     .optional(),
 });
 
+const sftpSchema = z.strictObject({
+  identity_file: pathString.optional(),
+  known_hosts: pathString.optional(),
+  strict_host_key: z.boolean().optional(),
+  append_only: z.boolean().optional(),
+  retry_seconds: z.number().min(0).max(3600).optional(),
+  connect_timeout: z.number().positive().max(600).optional(),
+});
+
 const s3Schema = z.strictObject({
   endpoint: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
   region: nonEmpty.optional(),
@@ -140,6 +150,7 @@ const rcloneSchema = z.strictObject({
 });
 
 const storageSchema = z.strictObject({
+  sftp: sftpSchema.optional(),
   s3: s3Schema.optional(),
   rclone: rcloneSchema.optional(),
 });
@@ -166,6 +177,7 @@ const KNOWN_KEYS = {
   dir: Object.keys(dirSourceSchema.shape),
   command: Object.keys(commandSourceSchema.shape),
   hooks: Object.keys(hooksSchema.shape),
+  sftp: Object.keys(sftpSchema.shape),
 };
 
 // ---- loading --------------------------------------------------------------------------------
@@ -308,6 +320,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       };
     }
   }
+  if (raw.storage?.sftp !== undefined) {
+    const { identity_file, known_hosts, ...rest } = raw.storage.sftp;
+    const sftp: SftpOptions = { ...rest };
+    if (identity_file !== undefined) sftp.identity_file = resolve(identity_file);
+    if (known_hosts !== undefined) sftp.known_hosts = resolve(known_hosts);
+    config.storage = { ...config.storage, sftp };
+  }
   return config;
 }
 
@@ -428,7 +447,7 @@ function describeIssue(issue: Issue, data: unknown): { where: string; message: s
 function knownKeysAt(p: readonly PropertyKey[], data: unknown): string[] {
   if (p.length === 0) return KNOWN_KEYS.top;
   if (p[0] === "hooks") return KNOWN_KEYS.hooks;
-  if (p[0] === "storage") return p[1] === "s3" ? KNOWN_KEYS.s3 : p[1] === "rclone" ? KNOWN_KEYS.rclone : KNOWN_KEYS.storage;
+  if (p[0] === "storage") return p[1] === "s3" ? KNOWN_KEYS.s3 : p[1] === "rclone" ? KNOWN_KEYS.rclone : p[1] === "sftp" ? KNOWN_KEYS.sftp : KNOWN_KEYS.storage;
   const type = (valueAt(data, p).value as { type?: unknown } | undefined)?.type;
   return type === "command" ? KNOWN_KEYS.command : KNOWN_KEYS.dir;
 }

@@ -5,11 +5,20 @@
  * took it. The holder refreshes it every minute; a lock is stale when its process is gone (same
  * host) or it has not been refreshed for 15 minutes (another host). Before the seal is written
  * the holder checks the lock is still its own, so a run whose lock was taken over never commits.
+ *
+ * On append-only storage (storage.appendOnly: an SFTP account that may not delete, rename or
+ * replace) the lock could never be released or refreshed there, so it lives in a host-local
+ * folder instead, <userCacheDir()>/locks/<repo id>/locks/lock.json (~/.cache/isnad/…), with the same rules. It then
+ * excludes runs on this host only; the "host-local" event says so.
  */
 import { randomBytes } from "node:crypto";
 import os from "node:os";
+import path from "node:path";
 import { IsnadError, errnoCode } from "../errors.js";
 import { LOCKS_PREFIX } from "../format/layout.js";
+import { userCacheDir } from "../keys/paths.js";
+import { LocalStorage } from "../storage/local.js";
+import type { Storage } from "../storage/storage.js";
 import type { Repository } from "./repository.js";
 
 export const LOCK_KEY = `${LOCKS_PREFIX}lock.json`;
@@ -28,14 +37,26 @@ export interface LockInfo {
   refreshed: string;
 }
 
-export type LockEvent = { type: "waiting"; holder: LockInfo } | { type: "stale-taken-over"; holder: LockInfo; why: string };
+export type LockEvent =
+  | { type: "waiting"; holder: LockInfo }
+  | { type: "stale-taken-over"; holder: LockInfo; why: string }
+  | { type: "host-local"; folder: string };
+
+/** Where the lock object lives: the repository, or a host-local folder for append-only storage. */
+function lockStorage(repo: Repository): { store: Storage; hostLocal?: string } {
+  if (!repo.storage.appendOnly) return { store: repo.storage };
+  // The id becomes a folder name: refuse anything that could climb out of the cache folder.
+  if (!/^[A-Za-z0-9_-]+$/.test(repo.config.id)) throw new IsnadError("config", `repository id ${JSON.stringify(repo.config.id)} cannot name a lock folder`);
+  const folder = path.join(userCacheDir(), "locks", repo.config.id);
+  return { store: new LocalStorage(folder), hostLocal: folder };
+}
 
 export class RepositoryLock {
   private timer: NodeJS.Timeout | undefined;
   private lost: string | undefined;
 
   constructor(
-    private readonly repo: Repository,
+    private readonly store: Storage,
     readonly info: LockInfo,
   ) {
     this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
@@ -44,13 +65,13 @@ export class RepositoryLock {
 
   private async refresh(): Promise<void> {
     try {
-      const now = await readLock(this.repo);
+      const now = await readLock(this.store);
       if (!now || now.token !== this.info.token) {
         this.lost = now ? `taken over by ${describeHolder(now)}` : "removed by someone else";
         return;
       }
       this.info.refreshed = new Date().toISOString();
-      await this.repo.storage.replaceBytes(LOCK_KEY, encode(this.info));
+      await this.store.replaceBytes(LOCK_KEY, encode(this.info));
     } catch {
       // A failed refresh is retried in a minute; assertHeld decides before anything commits.
     }
@@ -58,7 +79,7 @@ export class RepositoryLock {
 
   /** Throws if the lock is no longer this run's: nothing may be committed then. */
   async assertHeld(): Promise<void> {
-    const now = await readLock(this.repo);
+    const now = await readLock(this.store);
     if (this.lost || !now || now.token !== this.info.token) {
       throw new IsnadError("locked", `lost the repository lock (${this.lost ?? (now ? `taken over by ${describeHolder(now)}` : "removed")}); stopping isnad ${this.info.command} before it writes anything more`, {
         hint: "another run may be writing; run isnad verify, then run the command again",
@@ -69,8 +90,8 @@ export class RepositoryLock {
   async release(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    const now = await readLock(this.repo).catch(() => undefined);
-    if (now?.token === this.info.token) await this.repo.storage.delete(LOCK_KEY);
+    const now = await readLock(this.store).catch(() => undefined);
+    if (now?.token === this.info.token) await this.store.delete(LOCK_KEY);
   }
 }
 
@@ -84,6 +105,8 @@ export async function acquireLock(
 ): Promise<RepositoryLock> {
   const deadline = Date.now() + (opts.waitMs ?? 0);
   let announced = false;
+  const { store, hostLocal } = lockStorage(repo);
+  if (hostLocal) opts.onEvent?.({ type: "host-local", folder: hostLocal });
   for (;;) {
     const now = new Date().toISOString();
     const info: LockInfo = {
@@ -95,18 +118,18 @@ export async function acquireLock(
       started: now,
       refreshed: now,
     };
-    if ((await repo.storage.putBytes(LOCK_KEY, encode(info))) === "created") {
+    if ((await store.putBytes(LOCK_KEY, encode(info))) === "created") {
       // Two runs that both removed the same stale lock could both get here; the later put lost.
-      const check = await readLock(repo);
-      if (check?.token === info.token) return new RepositoryLock(repo, info);
+      const check = await readLock(store);
+      if (check?.token === info.token) return new RepositoryLock(store, info);
       continue;
     }
-    const holder = await readLock(repo);
+    const holder = await readLock(store);
     if (!holder) continue; // released between our put and our read: try again at once
     const stale = staleness(holder);
     if (stale) {
       opts.onEvent?.({ type: "stale-taken-over", holder, why: stale });
-      await repo.storage.delete(LOCK_KEY);
+      await store.delete(LOCK_KEY);
       continue;
     }
     if (Date.now() >= deadline) {
@@ -142,10 +165,10 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-async function readLock(repo: Repository): Promise<LockInfo | undefined> {
+async function readLock(store: Storage): Promise<LockInfo | undefined> {
   let bytes: Buffer;
   try {
-    bytes = await repo.storage.readBytes(LOCK_KEY, 64 * 1024);
+    bytes = await store.readBytes(LOCK_KEY, 64 * 1024);
   } catch (e) {
     if ((e as { notFound?: boolean }).notFound) return undefined;
     throw e;

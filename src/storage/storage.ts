@@ -9,6 +9,10 @@
  * - get of a missing key throws a StorageError with notFound = true.
  * - list yields every key under a prefix, in no particular order.
  * - delete of a missing key is not an error.
+ * - A backend that holds a connection has close(); the CLI calls it when a command ends.
+ * - appendOnly: the account may create objects but not delete, rename or replace them (an
+ *   append-only SFTP account). Snapshot needs nothing more; the repository lock then falls back
+ *   to a host-local lock file (src/repo/lock.ts), and replaceBytes/delete fail with a StorageError.
  */
 import type { Readable } from "node:stream";
 import { IsnadError } from "../errors.js";
@@ -38,8 +42,26 @@ export interface Storage {
   stat(key: string): Promise<ObjectInfo | undefined>;
   list(prefix: string): AsyncIterable<ObjectInfo>;
   delete(key: string): Promise<void>;
-  /** Releases connections (called by the CLI when a command ends); a local folder needs none. */
+  /** True when the storage refuses delete, rename and replace (see the contract above). */
+  readonly appendOnly?: boolean;
+  /** Ends the connection, if any. Safe to call twice. */
   close?(): Promise<void>;
+}
+
+/** `storage.sftp` in isnad.yaml; paths are absolute once the config is loaded. */
+export interface SftpOptions {
+  /** Private key file; default: ssh-agent (SSH_AUTH_SOCK), then ~/.ssh/id_ed25519, ~/.ssh/id_rsa. */
+  identity_file?: string;
+  /** Default ~/.ssh/known_hosts. */
+  known_hosts?: string;
+  /** Default true: an unknown host key is an error. false: an unknown key is accepted (a changed one never is). */
+  strict_host_key?: boolean;
+  /** Treat the account as append-only without probing it (the probe is one harmless rename of a missing file). */
+  append_only?: boolean;
+  /** Bound on the total time spent retrying transient network errors, in seconds (default 60). */
+  retry_seconds?: number;
+  /** Connect (TCP + SSH handshake) timeout in seconds (default 20). */
+  connect_timeout?: number;
 }
 
 export class StorageError extends IsnadError {

@@ -331,3 +331,32 @@ describe("parseConfig: the storage block (off-site backends)", () => {
     expect(errorAndHint(`${base}storage:\n  sftp3: {}\n`)).toMatch(/storage: unknown key "sftp3"/);
   });
 });
+
+describe("parseConfig: storage.sftp", () => {
+  const base = "repository: sftp://backup@vault.example.org:2222/srv/isnad\nsources:\n  - {label: w, type: dir, path: ./w}\n";
+
+  it("keeps the URL as written and makes the key paths absolute", () => {
+    const c = parseConfig(
+      `${base}storage:\n  sftp:\n    identity_file: ./id_ed25519\n    known_hosts: ~/.ssh/known_hosts\n    strict_host_key: false\n    retry_seconds: 5\n`,
+      "/etc/isnad/isnad.yaml",
+      ENV,
+    );
+    expect(c.repository).toBe("sftp://backup@vault.example.org:2222/srv/isnad");
+    expect(c.storage?.sftp).toEqual({
+      identity_file: "/etc/isnad/id_ed25519",
+      known_hosts: "/home/alice/.ssh/known_hosts",
+      strict_host_key: false,
+      retry_seconds: 5,
+    });
+  });
+
+  it("an unknown key under storage.sftp names it and suggests the right one", () => {
+    const e = parseError(`${base}storage:\n  sftp:\n    identity_fille: ./k\n`);
+    expect(e.message).toBe('isnad.yaml: storage.sftp: unknown key "identity_fille"');
+    expect(e.hint).toBe('did you mean "identity_file"?');
+  });
+
+  it("a wrong type is named", () => {
+    expect(messageOf(`${base}storage:\n  sftp:\n    strict_host_key: "no"\n`)).toBe("isnad.yaml: storage.sftp.strict_host_key: expected true or false");
+  });
+});

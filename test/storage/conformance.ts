@@ -151,6 +151,18 @@ export function storageConformance(name: string, make: () => Promise<BackendUnde
       expect(results.filter((r) => r === "created").length).toBe(1);
     });
 
+    it("stagingDir is a local folder only this user can enter", async () => {
+      const dir = await b.storage.stagingDir();
+      expect(path.isAbsolute(dir)).toBe(true);
+      expect(fs.statSync(dir).isDirectory()).toBe(true);
+      expect(fs.statSync(dir).mode & 0o077).toBe(0);
+    });
+
+    it("close, if the backend has one, may be called twice", async () => {
+      await b.storage.close?.();
+      await b.storage.close?.();
+    });
+
     it("location names the repository and holds no secret", () => {
       expect(b.storage.location.length).toBeGreaterThan(0);
       expect(b.storage.location).not.toMatch(/secret|password|:[^/@]*@/i);

@@ -5,7 +5,8 @@ import type { RemovalPolicy } from "../../format/removal.js";
 import { forget, type ForgetResult } from "../../retention/forget.js";
 import { parseWithin, type Policy } from "../../retention/policy.js";
 import { findConfig, openRepo, signerFor, type Context } from "../context.js";
-import { parseWait, printPrune, runPrune, takeLock } from "./prune.js";
+import { takeLock } from "../lock.js";
+import { parseWait, printPrune, runPrune } from "./prune.js";
 
 const COUNTS = ["last", "hourly", "daily", "weekly", "monthly", "yearly"] as const;
 

@@ -1,7 +1,8 @@
 /** isnad prune: deletes manifests and packs no remaining snapshot references. Needs no key. */
 import { Command } from "@commander-js/extra-typings";
 import { usageError } from "../../errors.js";
-import { acquireLock, describeHolder, parseDuration, type RepositoryLock } from "../../repo/lock.js";
+import { parseDuration, type RepositoryLock } from "../../repo/lock.js";
+import { takeLock } from "../lock.js";
 import type { Repository } from "../../repo/repository.js";
 import { prune, type PruneResult } from "../../retention/prune.js";
 import { findConfig, openRepo, type Context } from "../context.js";
@@ -39,17 +40,6 @@ export function parseWait(wait: string | undefined): number {
   const waitMs = wait === undefined ? 0 : parseDuration(wait);
   if (waitMs === undefined) throw usageError(`--wait: expected a duration like 90s, 10m, 1h or 1h30m, got ${wait}`);
   return waitMs;
-}
-
-export function takeLock(ctx: Context, repo: Repository, command: string, waitMs: number): Promise<RepositoryLock> {
-  return acquireLock(repo, {
-    command,
-    waitMs,
-    onEvent: (e) => {
-      if (e.type === "waiting") ctx.log.info({ holder: e.holder }, `waiting for ${describeHolder(e.holder)}`);
-      else ctx.log.warn({ holder: e.holder }, `took over a stale lock: ${e.why}`);
-    },
-  });
 }
 
 export async function runPrune(ctx: Context, repo: Repository, dryRun: boolean, lock: RepositoryLock | undefined): Promise<PruneResult> {
