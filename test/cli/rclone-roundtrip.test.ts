@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sandbox, skipWithout, type RunResult, type Sandbox } from "../helpers/cli.js";
-import { remoteRoundTrip } from "../helpers/remote-roundtrip.js";
+import { remoteForgetPrune, remoteRoundTrip } from "../helpers/remote-roundtrip.js";
 
 const skip = skipWithout("rclone");
 let sb: Sandbox;
@@ -21,7 +21,7 @@ beforeAll(() => {
 afterAll(() => sb?.cleanup());
 
 describe.skipIf(skip)("rclone round trip through the CLI", () => {
-  remoteRoundTrip(() => ({ sb, url: `rclone:offsite:${sb.path("remote/isnad")}`, env, outputs }));
+  const trip = remoteRoundTrip(() => ({ sb, url: `rclone:offsite:${sb.path("remote/isnad")}`, env, outputs }));
 
   it("the objects landed in the remote's folder, with no temporary leftovers", () => {
     const root = sb.path("remote/isnad");
@@ -51,4 +51,5 @@ describe.skipIf(skip)("rclone round trip through the CLI", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^isnad: rclone .*rclone:nowhere:isnad.*\n\s+hint: check the remote name against `rclone listremotes`/m);
   });
+  remoteForgetPrune(() => ({ sb, url: `rclone:offsite:${sb.path("remote/isnad")}`, env, outputs }), trip.repo, trip.src);
 });

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sandbox, type RunResult, type Sandbox } from "../helpers/cli.js";
-import { initRemote, remoteRoundTrip } from "../helpers/remote-roundtrip.js";
+import { initRemote, remoteForgetPrune, remoteRoundTrip } from "../helpers/remote-roundtrip.js";
 import { S3RVER_ENV, startRecorder, startS3rver, type S3rverHandle } from "../helpers/s3rver.js";
 import { writeBigFile } from "../helpers/tree.js";
 
@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 describe("s3 round trip through the CLI", () => {
-  remoteRoundTrip(() => ({ sb, url: url("org/backups"), env, outputs }));
+  const trip = remoteRoundTrip(() => ({ sb, url: url("org/backups"), env, outputs }));
 
   it("reads the endpoint and path style from isnad.yaml's storage.s3 block", async () => {
     const cfg = sb.path("isnad.yaml");
@@ -119,4 +119,5 @@ describe("s3 round trip through the CLI", () => {
     expect(v2.code, v2.stdout + v2.stderr).toBe(0);
     await rec.close();
   }, 240_000);
+  remoteForgetPrune(() => ({ sb, url: url("org/backups"), env, outputs }), trip.repo, trip.src);
 });

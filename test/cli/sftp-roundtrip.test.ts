@@ -115,6 +115,31 @@ describe.skipIf(skip)("CLI round trip on an SFTP repository", () => {
     for (const [rel, e] of a) expect(b.get(rel)?.sha256, rel).toBe(e.sha256);
   });
 
+  it("forget --prune over SFTP: old snapshots and their objects go; the repository verifies; the kept one restores", async () => {
+    fs.writeFileSync(path.join(src(), "later.txt"), "only in the last snapshot\n");
+    const s2 = await sb.run(["--json", "snapshot"]);
+    expect(s2.code, s2.stderr).toBe(0);
+    const lastId = JSON.parse(s2.stdout).snapshot as string;
+    const f = await sb.run(["--json", "forget", "--keep-last", "1", "--prune"]);
+    expect(f.code, f.stdout + f.stderr).toBe(0);
+    const out = JSON.parse(f.stdout) as { removed: unknown[]; prune?: { deleted: Array<{ key: string }> } };
+    expect(out.removed).toHaveLength(1);
+    expect(out.prune?.deleted.length).toBeGreaterThan(0);
+    for (const d of out.prune!.deleted) expect(fs.existsSync(path.join(remote, ...d.key.split("/"))), d.key).toBe(false);
+    expect(fs.existsSync(path.join(remote, "snapshots", `${snap}.seal.json`))).toBe(false);
+    const list = await sb.run(["--json", "snapshots"]);
+    expect(JSON.parse(list.stdout).map((s: { id: string }) => s.id)).toEqual([lastId]);
+    const a = await sb.run(["verify", "--signer", fingerprint]);
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    const b = await sb.run(["verify", "-i", key]);
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    snap = lastId; // the one snapshot left, for the tests after this one
+    const target = sb.path("restored-after-prune");
+    const r = await sb.run(["restore", "latest", "--target", target, "-i", key]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(target, "site", "later.txt"), "utf8")).toBe("only in the last snapshot\n");
+  });
+
   it("a wrong host key stops every command with exit 1 and the fingerprint", async () => {
     const kh = sb.path("bad_known_hosts");
     fs.writeFileSync(kh, "");
