@@ -10,8 +10,7 @@
  * as for seals (seal.ts); readers refuse any other encoding, so the hashed bytes are unique.
  */
 import * as z from "zod";
-import { canonicalJson } from "./canonical.js";
-import { sha256Hex } from "./seal.js";
+import { decodeSigned, encodeSigned, signedBytesOf, type DecodedSigned } from "./signed.js";
 
 export const REMOVAL_FORMAT = "isnad-removal/1";
 
@@ -59,42 +58,17 @@ export type RemovalBody = z.infer<typeof RemovalBodySchema>;
 export type RemovedSeal = z.infer<typeof RemovedSealSchema>;
 export type RemovalPolicy = z.infer<typeof PolicySchema>;
 
-export interface DecodedRemoval {
-  body: RemovalBody;
-  signature: Buffer;
-  /** The exact bytes the signature covers. */
-  signedBytes: Buffer;
-  /** SHA-256 of the whole file: what the next removal record names as its parent. */
-  hash: string;
-}
+export type DecodedRemoval = DecodedSigned<RemovalBody>;
 
 export function removalSignedBytes(body: RemovalBody): Buffer {
-  return Buffer.from(canonicalJson(body as never), "utf8");
+  return signedBytesOf(body);
 }
 
 export function encodeRemoval(body: RemovalBody, signature: Uint8Array): Buffer {
-  const file = { removal: body, signature: Buffer.from(signature).toString("base64") };
-  return Buffer.from(canonicalJson(file as never) + "\n", "utf8");
+  return encodeSigned("removal", body, signature);
 }
 
 /** Strict decode; throws an Error saying what is wrong. Does not check the signature. */
 export function decodeRemoval(bytes: Uint8Array): DecodedRemoval {
-  const text = Buffer.from(bytes).toString("utf8");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`not valid JSON (${(e as Error).message})`);
-  }
-  const file = z.object({ removal: z.unknown(), signature: z.string() }).strict().safeParse(raw);
-  if (!file.success) throw new Error("not a removal record: expected {removal, signature}");
-  const body = RemovalBodySchema.safeParse(file.data.removal);
-  if (!body.success) {
-    const issue = body.error.issues[0];
-    throw new Error(`removal.${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
-  }
-  const signature = Buffer.from(file.data.signature, "base64");
-  const canonical = encodeRemoval(body.data, signature);
-  if (!canonical.equals(Buffer.from(bytes))) throw new Error("not in canonical form (the file was re-encoded or edited)");
-  return { body: body.data, signature, signedBytes: removalSignedBytes(body.data), hash: sha256Hex(bytes) };
+  return decodeSigned(bytes, "removal", "removal record", RemovalBodySchema);
 }

@@ -5,9 +5,8 @@
  * followed by one newline; the signature covers canonicalJson(body) exactly. Readers refuse any
  * other byte sequence, so the bytes hashed for the chain are the only possible encoding.
  */
-import { createHash } from "node:crypto";
 import * as z from "zod";
-import { canonicalJson } from "./canonical.js";
+import { decodeSigned, encodeSigned, sha256Hex, signedBytesOf, type DecodedSigned } from "./signed.js";
 
 export const SEAL_FORMAT = "isnad-seal/1";
 
@@ -52,46 +51,19 @@ const SealBodySchema = z
 export type SealBody = z.infer<typeof SealBodySchema>;
 export type ObjectRef = z.infer<typeof ObjectRef>;
 
-export interface DecodedSeal {
-  body: SealBody;
-  signature: Buffer;
-  /** The exact bytes the signature covers. */
-  signedBytes: Buffer;
-  /** SHA-256 of the whole file: what the next seal names as its parent. */
-  hash: string;
-}
+export type DecodedSeal = DecodedSigned<SealBody>;
+
+export { sha256Hex };
 
 export function sealSignedBytes(body: SealBody): Buffer {
-  return Buffer.from(canonicalJson(body), "utf8");
+  return signedBytesOf(body);
 }
 
 export function encodeSeal(body: SealBody, signature: Uint8Array): Buffer {
-  const file = { seal: body, signature: Buffer.from(signature).toString("base64") };
-  return Buffer.from(canonicalJson(file) + "\n", "utf8");
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
+  return encodeSigned("seal", body, signature);
 }
 
 /** Strict decode; throws an Error saying what is wrong. Does not check the signature. */
 export function decodeSeal(bytes: Uint8Array): DecodedSeal {
-  const text = Buffer.from(bytes).toString("utf8");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`not valid JSON (${(e as Error).message})`);
-  }
-  const file = z.object({ seal: z.unknown(), signature: z.string() }).strict().safeParse(raw);
-  if (!file.success) throw new Error("not a seal: expected {seal, signature}");
-  const body = SealBodySchema.safeParse(file.data.seal);
-  if (!body.success) {
-    const issue = body.error.issues[0];
-    throw new Error(`seal.${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
-  }
-  const signature = Buffer.from(file.data.signature, "base64");
-  const canonical = encodeSeal(body.data, signature);
-  if (!canonical.equals(Buffer.from(bytes))) throw new Error("not in canonical form (the file was re-encoded or edited)");
-  return { body: body.data, signature, signedBytes: sealSignedBytes(body.data), hash: sha256Hex(bytes) };
+  return decodeSigned(bytes, "seal", "seal", SealBodySchema);
 }
