@@ -208,7 +208,13 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
           data: (chunk) => out.write(chunk),
           end: () => {
             writing = undefined;
-            const written = out.finish();
+            let written: { dest: string } | string;
+            try {
+              written = out.finish();
+            } catch (err) {
+              written = messageOf(err); // e.g. the rename into place failed: this file only, not the pack
+              out.failedOnDisk = true;
+            }
             if (typeof written === "string") {
               refuse(out.failedOnDisk ? "restore-failed" : "member-hash", `${first.path}: ${written}; not restored`, first.path, key);
               for (const x of eligible.slice(1)) refuse("restore-failed", `${x.path}: the content it shares with ${first.path} was not restored`, x.path, key);
@@ -393,7 +399,13 @@ class FileWrite {
       this.failedOnDisk = true;
       return "a folder is in the way";
     }
-    fs.renameSync(this.tmp, this.dest); // replaces a file or symlink without following it
+    try {
+      fs.renameSync(this.tmp, this.dest); // replaces a file or symlink without following it
+    } catch (err) {
+      fs.rmSync(this.tmp, { force: true });
+      this.failedOnDisk = true;
+      return messageOf(err);
+    }
     return { dest: this.dest };
   }
 }
