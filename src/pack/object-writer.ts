@@ -1,13 +1,16 @@
 /**
- * Writes one encrypted object (a pack or a manifest) to a staging file: plaintext in, age out,
- * SHA-256 of the ciphertext computed on the way (it becomes the object's id). Synchronous on
- * purpose: it sits on the hot path and Node's stream plumbing costs more than the work itself.
+ * Writes one encrypted object (a pack or a manifest) to a staging file: plaintext in, optionally
+ * one zstd frame, age out, SHA-256 of the ciphertext computed on the way (it becomes the object's
+ * id). Synchronous on purpose: it sits on the hot path and Node's stream plumbing costs more than
+ * the work itself. It runs on the main thread (tests, small objects) or in the pack writer thread
+ * (pack/writer-thread.ts); it imports nothing that loads typage, so the thread stays light.
  */
-import { createHash, type Hash } from "node:crypto";
+import { createHash, randomBytes, type Hash } from "node:crypto";
 import * as fs from "node:fs";
 import path from "node:path";
-import { randomBytes } from "node:crypto";
-import { AgeEncryptor, createAgeHeader } from "../crypto/age.js";
+import { AgeEncryptor } from "../crypto/age-stream.js";
+import { storageError } from "../errors.js";
+import { ZstdCompressor } from "./compression.js";
 
 export interface StagedObject {
   /** Local file holding the ciphertext, to hand to Storage.putFile. */
@@ -15,55 +18,83 @@ export interface StagedObject {
   /** SHA-256 of the ciphertext: the object id. */
   id: string;
   size: number;
-  plaintextSize: number;
+}
+
+/** Ciphertext is gathered into writes of this size: one syscall per MiB, not two per 64 KiB chunk. */
+const OUT_BYTES = 1 << 20;
+
+/** A fresh staging file name: <prefix>-<pid>-<random>.tmp (snapshot.ts removes those of dead runs). */
+export function stagingPath(stagingDir: string, prefix: string): string {
+  return path.join(stagingDir, `${prefix}-${process.pid}-${randomBytes(6).toString("hex")}.tmp`);
+}
+
+/** Creates the staging file (it must not exist), mode 0600. */
+export function createStagingFile(file: string): number {
+  try {
+    return fs.openSync(file, "wx", 0o600);
+  } catch (e) {
+    throw storageError(`cannot create staging file ${file}: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 export class EncryptedObjectWriter {
   private readonly hash: Hash = createHash("sha256");
   private readonly enc: AgeEncryptor;
+  private readonly zstd: ZstdCompressor | undefined;
+  private readonly out = Buffer.allocUnsafe(OUT_BYTES);
+  private outLength = 0;
   private size = 0;
   private closed = false;
+  private scratch: Buffer | undefined;
 
-  private constructor(
+  /**
+   * `fd` is the open staging file `file`. With `ownsFd` the writer closes it in finish() and
+   * closes and removes the file in abort(); without (in the writer thread), the caller does.
+   */
+  constructor(
     readonly file: string,
     private readonly fd: number,
     header: Buffer,
     fileKey: Buffer,
+    private readonly opts: { compress: boolean; ownsFd: boolean },
   ) {
-    this.enc = new AgeEncryptor(header, fileKey, (chunk) => {
-      this.hash.update(chunk);
-      let off = 0;
-      while (off < chunk.length) off += fs.writeSync(this.fd, chunk, off, chunk.length - off);
-      this.size += chunk.length;
-    });
-  }
-
-  static async create(stagingDir: string, prefix: string, recipients: readonly string[]): Promise<EncryptedObjectWriter> {
-    const { header, fileKey } = await createAgeHeader(recipients);
-    const file = path.join(stagingDir, `${prefix}-${process.pid}-${randomBytes(6).toString("hex")}.tmp`);
-    const fd = fs.openSync(file, "wx", 0o600);
-    return new EncryptedObjectWriter(file, fd, header, fileKey);
+    this.enc = new AgeEncryptor(header, fileKey, (chunk) => this.collect(chunk));
+    this.zstd = opts.compress ? new ZstdCompressor((c) => this.enc.write(c)) : undefined;
   }
 
   write(data: Uint8Array): void {
-    this.enc.write(data);
+    if (this.zstd) this.zstd.write(data);
+    else this.enc.write(data);
   }
 
-  get plaintextBytes(): number {
-    return this.enc.plaintextBytes;
+  /** A buffer for up to `max` bytes of plaintext to be read into; commit(n) writes the first n. */
+  reserve(max: number): Buffer {
+    if (!this.scratch || this.scratch.length < max) this.scratch = Buffer.allocUnsafe(Math.max(max, 64 << 10));
+    return this.scratch.subarray(0, max);
   }
 
-  /** Seals the age stream, fsyncs and closes the staging file. */
+  commit(n: number): void {
+    this.write(this.scratch!.subarray(0, n));
+  }
+
+  /** Ends the zstd frame and the age stream, fsyncs (and closes, if it owns it) the staging file. */
   finish(): StagedObject {
+    this.zstd?.end();
     this.enc.end();
-    fs.fsyncSync(this.fd);
-    fs.closeSync(this.fd);
+    this.drain();
+    try {
+      fs.fsyncSync(this.fd);
+    } catch (e) {
+      throw storageError(`cannot sync staging file ${this.file}: ${(e as Error).message}`, { cause: e });
+    }
+    if (this.opts.ownsFd) fs.closeSync(this.fd);
     this.closed = true;
-    return { file: this.file, id: this.hash.digest("hex"), size: this.size, plaintextSize: this.enc.plaintextBytes };
+    return { file: this.file, id: this.hash.digest("hex"), size: this.size };
   }
 
-  /** Drops the staging file (after an error). Safe to call twice. */
+  /** Closes and removes the staging file (after an error), if it owns it. Safe to call twice. */
   abort(): void {
+    if (!this.opts.ownsFd) return;
     if (!this.closed) {
       this.closed = true;
       try {
@@ -73,5 +104,32 @@ export class EncryptedObjectWriter {
       }
     }
     fs.rmSync(this.file, { force: true });
+  }
+
+  private collect(chunk: Buffer): void {
+    if (this.outLength + chunk.length > OUT_BYTES) this.drain();
+    if (chunk.length > OUT_BYTES) {
+      this.emit(chunk);
+      return;
+    }
+    chunk.copy(this.out, this.outLength);
+    this.outLength += chunk.length;
+  }
+
+  private drain(): void {
+    if (this.outLength === 0) return;
+    this.emit(this.out.subarray(0, this.outLength));
+    this.outLength = 0;
+  }
+
+  private emit(bytes: Buffer): void {
+    this.hash.update(bytes);
+    let off = 0;
+    try {
+      while (off < bytes.length) off += fs.writeSync(this.fd, bytes, off, bytes.length - off);
+    } catch (e) {
+      throw storageError(`cannot write staging file ${this.file}: ${(e as Error).message}`, { cause: e });
+    }
+    this.size += bytes.length;
   }
 }

@@ -1,15 +1,15 @@
 /**
- * Pack writer: regular files framed as tar, optionally zstd-compressed, encrypted with age into
- * one staging file. Each file is read with one reused buffer and hashed as it is framed, so
- * memory stays flat for any file size. The pack ends with .isnad/manifest-sha256.txt, the
+ * Pack writer: regular files framed as tar into an encrypted object (optionally zstd-compressed,
+ * see pack/objects.ts). Each file is read straight into the object's buffer (ring memory when the
+ * writer thread runs) and hashed as it is framed, so memory stays flat for any file size. The pack ends with .isnad/manifest-sha256.txt, the
  * sha256sum list of its own members.
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { encodeFileHeader, paddingFor, TAR_END } from "../format/tar.js";
 import { PACK_CHECKSUMS_MEMBER, sha256sumLine } from "../format/sha256sum.js";
-import { ZstdCompressor } from "./compression.js";
-import { EncryptedObjectWriter, type StagedObject } from "./object-writer.js";
+import type { StagedObject } from "./object-writer.js";
+import { InlineObjects, type ObjectOutput } from "./objects.js";
 
 /** 1 MiB reads: large enough to amortise syscalls, small enough to stay in cache. */
 export const READ_BUFFER_BYTES = 1 << 20;
@@ -31,28 +31,26 @@ export interface FileIdentity {
 }
 
 export class PackWriter {
-  private readonly readBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  private readonly probe = Buffer.allocUnsafe(1);
   private checksums: string[] = [];
-  private readonly zstd: ZstdCompressor | undefined;
   files = 0;
   /** Tar bytes written so far (before compression): what restoring this pack has to read. */
   tarBytes = 0;
 
-  private constructor(
-    private readonly out: EncryptedObjectWriter,
+  /** `out` must compress if and only if `compressed` (the seal marks compressed packs). */
+  constructor(
+    private readonly out: ObjectOutput,
     readonly compressed: boolean,
-  ) {
-    this.zstd = compressed ? new ZstdCompressor((c) => out.write(c)) : undefined;
-  }
+  ) {}
 
+  /** A pack written on this thread (tests, tools). */
   static async open(stagingDir: string, recipients: readonly string[], compressed: boolean): Promise<PackWriter> {
-    return new PackWriter(await EncryptedObjectWriter.create(stagingDir, "pack", recipients), compressed);
+    return new PackWriter(await new InlineObjects(stagingDir, recipients).create("pack", { compress: compressed }), compressed);
   }
 
   private emit(data: Uint8Array): void {
     this.tarBytes += data.length;
-    if (this.zstd) this.zstd.write(data);
-    else this.out.write(data);
+    this.out.write(data);
   }
 
   /**
@@ -77,23 +75,24 @@ export class PackWriter {
     }
     while (done < size) {
       const want = Math.min(READ_BUFFER_BYTES, size - done);
-      const n = short ? 0 : fs.readSync(fd, this.readBuf, 0, want, null);
-      if (n === 0) {
-        short = true;
+      if (short) {
         const pad = ZEROS.subarray(0, want);
         hash.update(pad);
         this.emit(pad);
         done += want;
         continue;
       }
-      const chunk = this.readBuf.subarray(0, n);
-      hash.update(chunk);
-      this.emit(chunk);
+      const buf = this.out.reserve(want);
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      hash.update(buf.subarray(0, n));
+      this.out.commit(n);
+      this.tarBytes += n;
       done += n;
+      if (n === 0) short = true;
     }
     const pad = paddingFor(size);
     if (pad) this.emit(ZEROS.subarray(0, pad));
-    const grew = (head?.length ?? 0) > size || (!short && fs.readSync(fd, this.readBuf, 0, 1, null) > 0);
+    const grew = (head?.length ?? 0) > size || (!short && fs.readSync(fd, this.probe, 0, 1, null) > 0);
     const after = fs.fstatSync(fd, { bigint: true });
     const changed =
       short || grew || after.size !== expected.size || after.mtimeNs !== expected.mtimeNs || after.ctimeNs !== expected.ctimeNs;
@@ -112,7 +111,6 @@ export class PackWriter {
     const pad = paddingFor(list.length);
     if (pad) this.emit(ZEROS.subarray(0, pad));
     this.emit(TAR_END);
-    this.zstd?.end();
     this.checksums = [];
     return this.out.finish();
   }

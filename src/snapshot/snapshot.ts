@@ -22,7 +22,7 @@ import {
 } from "../format/manifest.js";
 import { encodeSeal, sealSignedBytes, sha256Hex, type ObjectRef, type SealBody } from "../format/seal.js";
 import type { Signer } from "../keys/signer.js";
-import { EncryptedObjectWriter } from "../pack/object-writer.js";
+import { ThreadedObjects, type ObjectFactory, type ObjectOutput } from "../pack/objects.js";
 import { worthCompressing } from "../pack/compression.js";
 import { PackWriter, READ_BUFFER_BYTES, type FileIdentity } from "../pack/writer.js";
 import { processAlive } from "../repo/lock.js";
@@ -148,7 +148,8 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
     warn: (where, message) => emit({ type: "warning", path: where, message }),
   });
   let committed = false;
-  const run = new SnapshotRun(repo, staging, emit, cache, validPacks, {
+  const objects = new ThreadedObjects(staging, repo.config.recipients);
+  const run = new SnapshotRun(repo, objects, emit, cache, validPacks, {
     packTargetBytes: opts.limits?.packTargetBytes ?? PACK_TARGET_BYTES,
     maxPendingEntries: opts.limits?.maxPendingEntries ?? MAX_PENDING_ENTRIES,
   });
@@ -158,7 +159,7 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
     ...folderIdentity(cache.dir, "isnad's own cache"),
   ];
   try {
-    const manifest = await EncryptedObjectWriter.create(staging, "manifest", repo.config.recipients);
+    const manifest = await objects.create("manifest", { compress: false });
     run.manifest = manifest;
     manifest.write(
       Buffer.from(
@@ -228,6 +229,7 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
   } finally {
     if (!committed) cache.discard();
     run.abort();
+    await objects.close();
     if (spoolDir) await rm(spoolDir, { recursive: true, force: true });
   }
 }
@@ -298,7 +300,7 @@ const modeOf = (m: bigint): number => Number(m & 0o7777n);
 
 /** State of one run: the open pack, the entries waiting for its id, and the tallies. */
 class SnapshotRun {
-  manifest: EncryptedObjectWriter | undefined;
+  manifest: ObjectOutput | undefined;
   /** Two packs fill side by side: one zstd-compressed, one for content that does not compress. */
   private readonly open: { plain?: PackWriter; zstd?: PackWriter } = {};
   /** Entries not yet in the manifest, in walk order; file entries wait for their pack's id. */
@@ -323,7 +325,7 @@ class SnapshotRun {
 
   constructor(
     private readonly repo: Repository,
-    private readonly staging: string,
+    private readonly objects: ObjectFactory,
     private readonly emit: (e: SnapshotEvent) => void,
     private readonly cache: SnapshotCache<PackWriter>,
     private readonly validPacks: ReadonlyMap<string, ObjectRef>,
@@ -532,7 +534,7 @@ class SnapshotRun {
     const kind = compressed ? "zstd" : "plain";
     let pack = this.open[kind];
     if (!pack) {
-      pack = await PackWriter.open(this.staging, this.repo.config.recipients, compressed);
+      pack = new PackWriter(await this.objects.create("pack", { compress: compressed }), compressed);
       this.open[kind] = pack;
       this.waiting.set(pack, []);
     }

@@ -1,0 +1,164 @@
+/**
+ * Where a snapshot's encrypted objects are written: on this thread (InlineObjects), or in the
+ * pack writer thread (ThreadedObjects) so that compression, encryption, the ciphertext hash and
+ * the writes run on the second core while this thread reads and hashes files. Either way the
+ * age header is made here (typage stays on the main thread) and the staging file is created
+ * here, so a bad staging folder fails at once with its name.
+ */
+import * as fs from "node:fs";
+import { receiveMessageOnPort, MessageChannel, Worker } from "node:worker_threads";
+import { createAgeHeader } from "../crypto/age.js";
+import { IsnadError, internalError, type ErrorKind } from "../errors.js";
+import { createStagingFile, EncryptedObjectWriter, stagingPath, type StagedObject } from "./object-writer.js";
+import { createRing, FRAME, RingProducer } from "./ring.js";
+import type { OpenObject, WriterThreadData, WriterThreadMessage } from "./writer-thread.js";
+
+/** One object being written: plaintext in, a staged file out. */
+export interface ObjectOutput {
+  write(data: Uint8Array): void;
+  /** Memory for `max` bytes of plaintext, or fewer (read a file into it); commit(n) takes the first n. */
+  reserve(max: number): Buffer;
+  commit(n: number): void;
+  /** Ends the object; returns once its staging file is complete and synced. */
+  finish(): StagedObject;
+  /** Drops the object and its staging file. */
+  abort(): void;
+}
+
+export interface ObjectFactory {
+  create(prefix: string, opts: { compress: boolean }): Promise<ObjectOutput>;
+  /** Stops what is still running and drops unfinished objects. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export class InlineObjects implements ObjectFactory {
+  constructor(
+    private readonly stagingDir: string,
+    private readonly recipients: readonly string[],
+  ) {}
+
+  async create(prefix: string, opts: { compress: boolean }): Promise<ObjectOutput> {
+    const { header, fileKey } = await createAgeHeader(this.recipients);
+    const file = stagingPath(this.stagingDir, prefix);
+    return new EncryptedObjectWriter(file, createStagingFile(file), header, fileKey, { ...opts, ownsFd: true });
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * The worker file next to this module. Under vitest this module is TypeScript, which a Worker
+ * cannot load, so the build's copy is used (`npm test` builds first).
+ */
+function threadUrl(): URL {
+  const here = import.meta.url;
+  return here.endsWith(".ts") ? new URL("../../dist/src/pack/writer-thread.js", here) : new URL("./writer-thread.js", here);
+}
+
+export class ThreadedObjects implements ObjectFactory {
+  private readonly worker: Worker;
+  private readonly port: MessageChannel["port2"];
+  private readonly ring: RingProducer;
+  private nextStream = 1;
+  private resultsSeen = 0;
+  private readonly results = new Map<number, StagedObject>();
+  /** Objects opened and not finished: their staging files, which this thread created and closes. */
+  private readonly live = new Map<number, { file: string; fd: number }>();
+  private readonly aborted = new Set<number>();
+  private error: IsnadError | undefined;
+  private closed = false;
+  private readonly exited: Promise<void>;
+
+  /** `ringBytes`: the ring's size (tests make it tiny to exercise wrapping and waiting). */
+  constructor(
+    private readonly stagingDir: string,
+    private readonly recipients: readonly string[],
+    opts: { ringBytes?: number } = {},
+  ) {
+    const sab = createRing(opts.ringBytes);
+    const { port1, port2 } = new MessageChannel();
+    this.port = port2;
+    this.ring = new RingProducer(sab, () => this.rethrow());
+    this.worker = new Worker(threadUrl(), { workerData: { ring: sab, port: port1 } satisfies WriterThreadData, transferList: [port1], trackUnmanagedFds: false });
+    this.worker.unref();
+    this.exited = new Promise((resolve) => this.worker.once("exit", () => resolve()));
+    // Errors reach us through the port; an error event (e.g. the file cannot load) still must not crash.
+    this.worker.on("error", () => undefined);
+  }
+
+  async create(prefix: string, opts: { compress: boolean }): Promise<ObjectOutput> {
+    const { header, fileKey } = await createAgeHeader(this.recipients);
+    const file = stagingPath(this.stagingDir, prefix);
+    const fd = createStagingFile(file);
+    const stream = this.nextStream++;
+    const open: OpenObject = { file, fd, header: header.toString("base64"), fileKey: fileKey.toString("base64"), compress: opts.compress };
+    fileKey.fill(0);
+    this.live.set(stream, { file, fd });
+    this.ring.control(FRAME.open, stream, Buffer.from(JSON.stringify(open)));
+    const ring = this.ring;
+    return {
+      write: (data) => ring.append(stream, data),
+      reserve: (max) => ring.reserve(stream, max),
+      commit: (n) => ring.commit(n),
+      finish: () => this.finish(stream),
+      abort: () => this.abort(stream),
+    };
+  }
+
+  private finish(stream: number): StagedObject {
+    this.ring.control(FRAME.finish, stream);
+    for (;;) {
+      this.receive();
+      const r = this.results.get(stream);
+      if (r) {
+        this.results.delete(stream);
+        fs.closeSync(this.live.get(stream)!.fd);
+        this.live.delete(stream);
+        return r;
+      }
+      this.resultsSeen = this.ring.waitForResults(this.resultsSeen);
+    }
+  }
+
+  /** The thread may still be writing this object: its file is closed and removed by close(), after the thread has ended. */
+  private abort(stream: number): void {
+    this.aborted.add(stream);
+  }
+
+  private receive(): void {
+    for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
+      const msg = m.message as WriterThreadMessage;
+      if ("error" in msg) {
+        this.error ??= new IsnadError((msg.error.kind as ErrorKind | undefined) ?? "internal", `pack writer thread: ${msg.error.message}`, { hint: msg.error.hint });
+      } else {
+        this.results.set(msg.stream, msg.object);
+      }
+    }
+    if (this.error) throw this.error;
+  }
+
+  /** Called when the thread has failed: throws its error. */
+  private rethrow(): never {
+    this.receive();
+    throw this.error ?? internalError("pack writer thread stopped without saying why");
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.ring.control(FRAME.stop, 0);
+    } catch {
+      await this.worker.terminate(); // it failed (and is ending), or the ring is stuck
+    }
+    this.worker.ref(); // an unref'd worker would let the process end while we wait for it
+    await this.exited;
+    this.port.close();
+    // Only now, with the thread gone, can no write land in a closed (and perhaps reused) fd.
+    for (const { file, fd } of this.live.values()) {
+      fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+    }
+    this.live.clear();
+  }
+}
