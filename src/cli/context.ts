@@ -8,7 +8,7 @@ import type { AgeIdentities } from "../crypto/age.js";
 import { usageError } from "../errors.js";
 import { defaultSigningKeyPath } from "../keys/paths.js";
 import { loadSigner, type Signer } from "../keys/signer.js";
-import { openRepository, type Repository } from "../repo/repository.js";
+import { openRepository, type OpenOptions, type Repository } from "../repo/repository.js";
 import { locationScheme, openStorage } from "../storage/open.js";
 import type { Storage } from "../storage/storage.js";
 import type { Logger } from "./output/log.js";
@@ -51,8 +51,9 @@ export async function openRepoStorage(ctx: Context, config: Config | undefined):
   return storage;
 }
 
-export async function openRepo(ctx: Context, config?: Config): Promise<Repository> {
-  return openRepository(await openRepoStorage(ctx, config));
+/** Opens the repository; a command that will encrypt passes { encrypting: true } (see OpenOptions). */
+export async function openRepo(ctx: Context, config?: Config, opts?: OpenOptions): Promise<Repository> {
+  return openRepository(await openRepoStorage(ctx, config), opts);
 }
 
 /** --signing-key, else the config's signing_key, else the default for this repository id. */

@@ -22,7 +22,7 @@ export async function action(ctx: Context, paths: string[], opts: SnapshotOption
   }
   const waitMs = opts.wait === undefined ? 0 : parseDuration(opts.wait);
   if (waitMs === undefined) throw usageError(`--wait "${opts.wait}" is not a duration`, "use e.g. 90s, 10m, 1h or 1h30m");
-  const repo = await openRepo(ctx, config);
+  const repo = await openRepo(ctx, config, { encrypting: true });
   const signer = await signerFor(repo, opts.signingKey, config);
   const job = await runSnapshotJob(ctx, { repo, signer, sources, hooks: config?.hooks, host: opts.host, waitMs, command: "snapshot", progress: true, rehash: opts.rehash === true });
   if (!job.result) throw job.error; // reported by main (its exit code is job.exitCode)

@@ -38,7 +38,7 @@ export async function action(ctx: Context, paths: string[], opts: WatchOptions):
   }
   const folders = sources.flatMap((s) => (s.type === "dir" ? [s.path] : []));
   if (folders.length === 0) throw usageError("nothing to watch: the config has no folder (type: dir) sources", "schedule command sources with cron instead (see README, Scheduled backups)");
-  const repo = await openRepo(ctx, config);
+  const repo = await openRepo(ctx, config, { encrypting: true });
   const signer = await signerFor(repo, opts.signingKey, config);
   const location = repo.storage.location;
   const ignored = [userCacheDir(), ...(path.isAbsolute(location) ? [location] : [])];
