@@ -4,10 +4,11 @@
  */
 import path from "node:path";
 import { loadConfig, type Config } from "../config/index.js";
-import { AgeIdentities } from "../crypto/age.js";
+import type { AgeIdentities } from "../crypto/age.js";
 import { usageError } from "../errors.js";
-import { defaultSigningKeyPath, loadIdentities, loadSigner, readPassphrase, type Signer } from "../keys/index.js";
-import { openRepository, type Repository } from "../repo/repository.js";
+import { defaultSigningKeyPath } from "../keys/paths.js";
+import { loadSigner, type Signer } from "../keys/signer.js";
+import { openRepository, type OpenOptions, type Repository } from "../repo/repository.js";
 import { locationScheme, openStorage } from "../storage/open.js";
 import type { Storage } from "../storage/storage.js";
 import type { Logger } from "./output/log.js";
@@ -50,8 +51,9 @@ export async function openRepoStorage(ctx: Context, config: Config | undefined):
   return storage;
 }
 
-export async function openRepo(ctx: Context, config?: Config): Promise<Repository> {
-  return openRepository(await openRepoStorage(ctx, config));
+/** Opens the repository; a command that will encrypt passes { encrypting: true } (see OpenOptions). */
+export async function openRepo(ctx: Context, config?: Config, opts?: OpenOptions): Promise<Repository> {
+  return openRepository(await openRepoStorage(ctx, config), opts);
 }
 
 /** --signing-key, else the config's signing_key, else the default for this repository id. */
@@ -64,6 +66,8 @@ export async function signerFor(repo: Repository, explicit: string | undefined, 
 export async function identitiesFor(explicit: string | undefined, config: Config | undefined, purpose: string): Promise<AgeIdentities> {
   const p = explicit ? path.resolve(explicit) : config?.identity;
   if (!p) throw usageError(`${purpose} needs the identity (private key)`, "pass -i KEYFILE, or set identity: in the config");
+  // typage and its post-quantum code load only for a command that decrypts (~0.2 s).
+  const [{ AgeIdentities }, { loadIdentities, readPassphrase }] = await Promise.all([import("../crypto/age.js"), import("../keys/index.js")]);
   const ids = await loadIdentities(p, () => readPassphrase(`identity file ${p}`));
   return new AgeIdentities(ids, p);
 }

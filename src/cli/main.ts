@@ -1,25 +1,16 @@
 /**
- * The command line: builds the commander program, runs one command, and is THE place where
- * errors become messages and exit codes (src/cli/exit-codes.ts). Commands never call
- * process.exit; core modules never print.
+ * The command line: builds the commander program (each command's arguments and options are in
+ * program.ts), runs one command, and is THE place where errors become messages and exit codes
+ * (src/cli/exit-codes.ts). Commands never call process.exit; core modules never print.
  */
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { IsnadError, messageOf } from "../errors.js";
 import { VERSION } from "../version.js";
-import { diffCommand } from "./commands/diff.js";
-import { forgetCommand } from "./commands/forget.js";
-import { initCommand } from "./commands/init.js";
-import { keygenCommand } from "./commands/keygen.js";
-import { pruneCommand } from "./commands/prune.js";
-import { restoreCommand } from "./commands/restore.js";
-import { snapshotCommand } from "./commands/snapshot.js";
-import { snapshotsCommand } from "./commands/snapshots.js";
-import { verifyCommand } from "./commands/verify.js";
-import { watchCommand } from "./commands/watch.js";
 import type { Context, GlobalOptions } from "./context.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
-import { createLogger, type LogLevel } from "./output/log.js";
+import type { Logger, LogLevel } from "./output/log.js";
 import { createOut } from "./output/print.js";
+import { commands } from "./program.js";
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.ok;
@@ -38,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
 
   const run = async (fn: (ctx: Context) => Promise<void>): Promise<void> => {
     const g = program.opts() as GlobalOptions;
+    // pino is loaded only when a command runs: --version and --help do not need it.
+    const { createLogger } = await import("./output/log.js");
     const log = createLogger(g.logLevel as LogLevel);
     const ctx: Context = { globals: g, log, out: createOut(g.json, g.quiet), exitCode: EXIT.ok, cleanups: [] };
     try {
@@ -50,8 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
 
-  for (const c of [keygenCommand, initCommand, snapshotCommand, snapshotsCommand, verifyCommand, diffCommand, restoreCommand, forgetCommand, pruneCommand, watchCommand]) {
-    const cmd = c(run);
+  for (const cmd of commands(run)) {
     program.addCommand(cmd.exitOverride().configureOutput(commanderOutput).showHelpAfterError(`(run isnad help ${cmd.name()} for usage)`));
   }
 
@@ -73,7 +65,7 @@ const commanderOutput = {
 };
 
 /** One line on stderr ("isnad: message" plus a hint), logged too; returns the exit code. */
-function reportError(err: unknown, log: ReturnType<typeof createLogger> | undefined): number {
+function reportError(err: unknown, log: Logger | undefined): number {
   if (err instanceof IsnadError) {
     if (err.kind === "internal") process.stderr.write(`isnad: ${err.message}\n  this is a bug: please report it with the log above\n`);
     else process.stderr.write(`isnad: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ""}\n`);

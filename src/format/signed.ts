@@ -30,6 +30,15 @@ export function encodeSigned(field: string, body: unknown, signature: Uint8Array
   return Buffer.from(canonicalJson(file as never) + "\n", "utf8");
 }
 
+/** `{<field>: body, signature}`, one schema per field: zod compiles a parser for a schema on its
+ * first use, so a schema built for each file would be compiled again for each seal read. */
+const envelopes = new Map<string, z.ZodType>();
+function envelopeSchema(field: string): z.ZodType {
+  let schema = envelopes.get(field);
+  if (!schema) envelopes.set(field, (schema = z.object({ [field]: z.unknown(), signature: z.string() }).strict()));
+  return schema;
+}
+
 /** Strict decode of `{<field>: body, signature}`; throws an Error saying what is wrong (`what`
  * names the kind of file). Does not check the signature. */
 export function decodeSigned<T>(bytes: Uint8Array, field: string, what: string, schema: z.ZodType<T>): DecodedSigned<T> {
@@ -40,7 +49,7 @@ export function decodeSigned<T>(bytes: Uint8Array, field: string, what: string, 
   } catch (e) {
     throw new Error(`not valid JSON (${(e as Error).message})`);
   }
-  const file = z.object({ [field]: z.unknown(), signature: z.string() }).strict().safeParse(raw);
+  const file = envelopeSchema(field).safeParse(raw);
   if (!file.success) throw new Error(`not a ${what}: expected {${field}, signature}`);
   const data = file.data as Record<string, unknown> & { signature: string };
   const body = schema.safeParse(data[field]);

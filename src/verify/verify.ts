@@ -15,11 +15,13 @@ import { memberOf } from "../format/manifest.js";
 import { decodeSeal, type ObjectRef } from "../format/seal.js";
 import { PACK_CHECKSUMS_MEMBER, parseSha256sum } from "../format/sha256sum.js";
 import { verifyEd25519 } from "../keys/signer.js";
-import { readManifest, readPackMembers } from "../pack/reader.js";
 import { isRemovedSeal, readRemovals, type Removals } from "../repo/removals.js";
 import { listSealFiles, signerPublicKey, type ReadableSeal, type Repository } from "../repo/repository.js";
 import { throttle } from "../throttle.js";
 import type { Finding } from "./findings.js";
+
+/** The pack reader brings typage (through crypto/age.ts), which only a verify with the key uses. */
+const packReader = () => import("../pack/reader.js");
 
 export type VerifyEvent =
   | { type: "object"; key: string; bytes: number }
@@ -139,6 +141,7 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
   }
 
   // With the key: manifests first (they say what each pack must hold), then each pack once.
+  const { readManifest } = await packReader();
   const expected = new Map<string, Map<string, { sha256: string; size: number; path: string; snapshot: string }>>();
   // Missing and wrong-sized objects are named as such before anything is decrypted.
   const present = new Set<string>();
@@ -354,6 +357,7 @@ async function checkPackContent(
   let checklist: Array<{ sha256: string; name: string }> | undefined;
   let files = 0;
   const where = { snapshot: o.snapshot, object: o.key };
+  const { readPackMembers } = await packReader();
   try {
     await readPackMembers(repo.storage, o.key, o.ref, identities, (m) => {
       const name = m.name;

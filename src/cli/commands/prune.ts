@@ -1,5 +1,4 @@
 /** isnad prune: deletes manifests and packs no remaining snapshot references. Needs no key. */
-import { Command } from "@commander-js/extra-typings";
 import { usageError } from "../../errors.js";
 import { parseDuration, type RepositoryLock } from "../../repo/lock.js";
 import { takeLock } from "../lock.js";
@@ -14,26 +13,24 @@ import { formatBytes } from "../output/print.js";
  */
 const KILL_AFTER_ENV = "ISNAD_TEST_PRUNE_KILL_AFTER";
 
-export function pruneCommand(run: (fn: (ctx: Context) => Promise<void>) => Promise<void>) {
-  return new Command("prune")
-    .description("delete manifests and packs that no remaining snapshot references (after forget); needs no key")
-    .option("--dry-run", "list what would be deleted and change nothing")
-    .option("--wait <duration>", "if another run holds the repository lock, wait up to this long (e.g. 30s, 10m, 1h) instead of exiting 75")
-    .action((opts) =>
-      run(async (ctx) => {
-        const waitMs = parseWait(opts.wait);
-        const config = await findConfig(ctx);
-        const repo = await openRepo(ctx, config);
-        const lock = opts.dryRun ? undefined : await takeLock(ctx, repo, "prune", waitMs);
-        try {
-          const result = await runPrune(ctx, repo, opts.dryRun === true, lock);
-          ctx.out.result(result);
-          printPrune(ctx, result);
-        } finally {
-          await lock?.release();
-        }
-      }),
-    );
+/** As parsed by its command line in ../program.ts. */
+export interface PruneOptions {
+  dryRun?: boolean;
+  wait?: string;
+}
+
+export async function action(ctx: Context, opts: PruneOptions): Promise<void> {
+  const waitMs = parseWait(opts.wait);
+  const config = await findConfig(ctx);
+  const repo = await openRepo(ctx, config);
+  const lock = opts.dryRun ? undefined : await takeLock(ctx, repo, "prune", waitMs);
+  try {
+    const result = await runPrune(ctx, repo, opts.dryRun === true, lock);
+    ctx.out.result(result);
+    printPrune(ctx, result);
+  } finally {
+    await lock?.release();
+  }
 }
 
 export function parseWait(wait: string | undefined): number {
