@@ -260,10 +260,12 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
   }
 
   // Folder modes and times, deepest first, so setting a child does not disturb its parent's mtime.
+  /** Folders found to be real folders in this last pass: each lstat-checked once, not once per child. */
+  const realDirs = new Set<string>();
   for (const d of [...keptDirs].reverse()) {
     if (!okDirs.has(d.path)) continue; // refused or failed: already reported
     try {
-      await applyDirMetadata(target, d);
+      applyDirMetadata(target, d, realDirs);
     } catch (e) {
       refuse("restore-failed", `${d.path}: cannot set mode and time: ${messageOf(e)}`, d.path);
     }
@@ -465,21 +467,34 @@ export function linkEscapes(linkPath: string, links: ReadonlyMap<string, string>
 /**
  * Sets a folder's mode, times (and owner, as root) through a handle opened without following
  * links, after checking every component below the target is a real folder: never outside it.
+ * `real` remembers the components already checked in this pass: in a tree of 10 000 folders the
+ * check is one lstat per folder instead of one per folder and level. Synchronous: as promises, the
+ * thread-pool round trips of about 100 000 small calls cost more than the calls (a third of the
+ * CPU time of restoring the docs corpus).
  */
-async function applyDirMetadata(target: string, d: DirManifestEntry): Promise<void> {
+function applyDirMetadata(target: string, d: DirManifestEntry, real: Set<string>): void {
   let cur = target;
+  let sofar = "";
   for (const seg of d.path.split("/")) {
     cur = path.join(cur, seg);
-    const st = await fsp.lstat(cur);
-    if (!st.isDirectory()) throw new Error(`${path.relative(target, cur)} is no longer a folder`);
+    sofar = sofar ? `${sofar}/${seg}` : seg;
+    if (real.has(sofar)) continue;
+    if (!fs.lstatSync(cur).isDirectory()) throw new Error(`${path.relative(target, cur)} is no longer a folder`);
+    real.add(sofar);
   }
-  const fh = await fsp.open(cur, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  const fd = fs.openSync(cur, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
   try {
-    if (isRoot) await fh.chown(d.uid, d.gid).catch(() => undefined);
-    await fh.chmod(d.mode & 0o7777);
-    await fh.utimes(nsToSeconds(d.mtime), nsToSeconds(d.mtime));
+    if (isRoot) {
+      try {
+        fs.fchownSync(fd, d.uid, d.gid);
+      } catch {
+        /* an owner this system lacks: keep root's */
+      }
+    }
+    fs.fchmodSync(fd, d.mode & 0o7777);
+    fs.futimesSync(fd, nsToSeconds(d.mtime), nsToSeconds(d.mtime));
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
 }
 
