@@ -58,6 +58,9 @@ export interface RestoreReport {
 
 const isRoot = process.getuid?.() === 0;
 
+/** A selected file as the restore keeps it until its pack is read. */
+type FileRecord = Pick<FileManifestEntry, "path" | "size" | "sha256" | "mode" | "mtime" | "uid" | "gid">;
+
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreReport> {
   const { repo, seal } = opts;
   const snapshot = seal.body.snapshot;
@@ -75,13 +78,17 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
   const dirs: DirManifestEntry[] = [];
   const symlinks: SymlinkManifestEntry[] = [];
   /** Selected file entries by pack, then by member name (several entries may share one member). */
-  const byPack = new Map<string, Map<string, FileManifestEntry[]>>();
-  /** Every member name the manifest gives each pack, selected or not: anything else is unexpected. */
+  const byPack = new Map<string, Map<string, FileRecord[]>>();
+  /**
+   * Every member name the manifest gives each pack, selected or not: anything else is unexpected.
+   * Only kept when --include selects part of the snapshot; otherwise it equals byPack's keys.
+   */
+  const partial = (opts.include?.length ?? 0) > 0;
   const known = new Map<string, Set<string>>();
   const wantedDirs = new Set<string>();
   await readManifest(repo.storage, manifestKey(seal.body.manifest.id), seal.body.manifest, opts.identities, (e, header) => {
     if (header.snapshot !== snapshot) throw new IsnadError("integrity", `manifest belongs to snapshot ${header.snapshot}, not ${snapshot}`);
-    if (e.type === "file") {
+    if (e.type === "file" && partial) {
       let k = known.get(e.pack);
       if (!k) known.set(e.pack, (k = new Set()));
       k.add(memberOf(e));
@@ -102,9 +109,12 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
       case "file": {
         let m = byPack.get(e.pack);
         if (!m) byPack.set(e.pack, (m = new Map()));
+        // Only what writing the file needs (not its type, pack, member): the index of a large
+        // snapshot is most of a restore's heap.
+        const rec: FileRecord = { path: e.path, size: e.size, sha256: e.sha256, mode: e.mode, mtime: e.mtime, uid: e.uid, gid: e.gid };
         const list = m.get(memberOf(e));
-        if (list) list.push(e);
-        else m.set(memberOf(e), [e]);
+        if (list) list.push(rec);
+        else m.set(memberOf(e), [rec]);
         break;
       }
       case "missing":
@@ -161,7 +171,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
       continue;
     }
     const done = new Set<string>();
-    const expected = known.get(packId) ?? new Set<string>();
+    const expected: ReadonlySet<string> | ReadonlyMap<string, unknown> = partial ? (known.get(packId) ?? new Set<string>()) : members;
     /** The file being written, if the pack turns out bad in its middle: removed, never left half-written. */
     let writing: FileWrite | undefined;
     try {
@@ -189,7 +199,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
           refuse("entry-refused", `${x.path}: refused, it lies under a symlink of the same snapshot`, x.path);
           return false;
         });
-        const restored = (x: FileManifestEntry) => {
+        const restored = (x: FileRecord) => {
           report.files++;
           report.bytes += x.size;
           emit({ type: "file", path: x.path, bytes: x.size });
@@ -350,7 +360,7 @@ class FileWrite {
   /** The failure is the local disk's (no space, permissions), not the content's. */
   failedOnDisk = false;
 
-  constructor(target: string, known: Set<string>, private readonly e: FileManifestEntry) {
+  constructor(target: string, known: Set<string>, private readonly e: FileRecord) {
     const segs = e.path.split("/");
     const name = segs.pop()!;
     const dir = segs.length ? ensureDir(target, segs.join("/"), known) : target;
@@ -422,7 +432,7 @@ class FileWrite {
 const COPY_BUFFER = Buffer.allocUnsafe(1 << 20);
 
 /** A second path with the same content: copied from the first, already verified, and checked again. */
-function copyFileEntry(target: string, known: Set<string>, e: FileManifestEntry, from: string): { dest: string } | string {
+function copyFileEntry(target: string, known: Set<string>, e: FileRecord, from: string): { dest: string } | string {
   let src: number | undefined;
   try {
     src = fs.openSync(from, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
