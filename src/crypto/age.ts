@@ -217,16 +217,26 @@ export class AgeIdentities {
 type DecryptState = "header" | "nonce" | "payload" | "done";
 
 /**
- * The age decrypt Transform; see createAgeDecryptStream.
+ * The age decryptor without stream machinery: ciphertext in with write() (any chunking), each
+ * authenticated plaintext chunk handed to `onPlaintext` as it is opened, end() when the input is
+ * over. Synchronous except for the header: the write() that completes it returns a promise
+ * (the identity lookup is asynchronous), and no more input may be written until it settles.
+ * createAgeDecryptStream wraps it as a Transform; readers that hash, decrypt and parse in one
+ * loop (src/pack/reader.ts) use it directly.
  *
  * Payload chunks are opened straight from the incoming buffers where possible. At most one
  * ciphertext chunk (64 KiB + 16) is copied into `#carry`: a chunk split across writes, or the
  * last whole chunk seen so far, which is held back because only the end of the stream tells
- * whether it must carry the last-chunk flag.
+ * whether it must carry the last-chunk flag. Each plaintext chunk is a fresh buffer the consumer
+ * may keep.
+ *
+ * Refuses truncation (also exactly at a chunk boundary), data after the final chunk, an empty
+ * final chunk after non-empty ones, and any changed byte; errors as createAgeDecryptStream's.
  */
-class AgeDecryptStream extends Transform {
+export class AgeDecryptor {
   readonly #identities: AgeIdentities;
   readonly #label: string;
+  readonly #onPlaintext: (plaintext: Buffer) => void;
   #state: DecryptState = "header";
 
   // header phase: bytes so far, grown by doubling up to MAX_HEADER_SIZE
@@ -234,6 +244,7 @@ class AgeDecryptStream extends Transform {
   #headerLength = 0;
   /** Where the "\n--- " MAC line starts, once seen; -1 before. */
   #macLineAt = -1;
+  #pending: Promise<void> | undefined;
 
   // payload nonce phase: the file key waits here for the nonce bytes
   #fileKey: Buffer | undefined;
@@ -247,43 +258,49 @@ class AgeDecryptStream extends Transform {
   readonly #carry = Buffer.allocUnsafe(CIPHERTEXT_CHUNK_SIZE);
   #carryLength = 0;
 
-  constructor(identities: AgeIdentities, label: string) {
-    super();
+  constructor(identities: AgeIdentities, label: string, onPlaintext: (plaintext: Buffer) => void) {
     this.#identities = identities;
     this.#label = label;
+    this.#onPlaintext = onPlaintext;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  /**
+   * Feeds ciphertext. Returns a promise when this write completed the header: wait for it before
+   * the next write. Throws (or the promise rejects with) a labelled IsnadError.
+   */
+  write(chunk: Buffer): Promise<void> | undefined {
+    if (this.#pending) throw internalError(`age: ${this.#label}: write while the header is being opened`);
     try {
       if (this.#state === "header") {
         const found = this.#takeHeader(chunk);
-        if (found === undefined) {
-          callback();
-          return;
-        }
-        this.#identities.fileKeyFor(found.header).then(
+        if (found === undefined) return undefined;
+        this.#pending = this.#identities.fileKeyFor(found.header).then(
           (fileKey) => {
+            this.#pending = undefined;
             try {
               this.#state = "nonce";
               this.#fileKey = fileKey;
               for (const rest of found.rest) this.#takePayload(rest);
-              callback();
             } catch (err) {
-              callback(this.#labelled(err));
+              throw this.#labelled(err);
             }
           },
-          (err: unknown) => callback(this.#labelled(err)),
+          (err: unknown) => {
+            this.#pending = undefined;
+            throw this.#labelled(err);
+          },
         );
-        return;
+        return this.#pending;
       }
       this.#takePayload(chunk);
-      callback();
+      return undefined;
     } catch (err) {
-      callback(this.#labelled(err));
+      throw this.#labelled(err);
     }
   }
 
-  override _flush(callback: TransformCallback): void {
+  /** The input is over: opens the held-back final chunk, or refuses a file cut short. */
+  end(): void {
     try {
       switch (this.#state) {
         case "header":
@@ -299,14 +316,12 @@ class AgeDecryptStream extends Transform {
           this.#open(this.#carry.subarray(0, this.#carryLength), true);
           this.#carryLength = 0;
           this.#state = "done";
-          callback();
           return;
         case "done":
-          callback();
           return;
       }
     } catch (err) {
-      callback(this.#labelled(err));
+      throw this.#labelled(err);
     }
   }
 
@@ -422,7 +437,7 @@ class AgeDecryptStream extends Transform {
       throw this.#integrity(`empty final chunk ${index} after non-empty ones`);
     }
     this.#counter = index + 1;
-    if (plaintext.length > 0) this.push(plaintext);
+    if (plaintext.length > 0) this.#onPlaintext(plaintext);
   }
 
   #integrity(message: string): IsnadError {
@@ -437,6 +452,38 @@ class AgeDecryptStream extends Transform {
       return new IsnadError(err.kind, `${this.#label}: ${err.message}`, { cause: err, hint: err.hint });
     }
     return new IsnadError("internal", `internal: ${this.#label}: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+/** The Transform around AgeDecryptor; see createAgeDecryptStream. */
+class AgeDecryptStream extends Transform {
+  readonly #core: AgeDecryptor;
+
+  constructor(identities: AgeIdentities, label: string) {
+    super();
+    this.#core = new AgeDecryptor(identities, label, (plaintext) => this.push(plaintext));
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.#core.write(chunk);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    if (pending) pending.then(() => callback(), (err: Error) => callback(err));
+    else callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.#core.end();
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
+    callback();
   }
 }
 

@@ -1,57 +1,163 @@
 /**
- * Reading encrypted objects back: one pass over the stored bytes that both hashes the ciphertext
- * (to check it against the object id) and decrypts it. Packs are then parsed with the push tar
- * reader (src/format/tar-reader.ts); manifests as JSON Lines. Integrity problems surface as IsnadError("integrity").
+ * Reading encrypted objects back: one loop over the stored bytes that hashes the ciphertext (to
+ * check it against the object id), decrypts it, decompresses it (compressed packs) and hands the
+ * plaintext on, all synchronously per chunk read: no stream stages, no per-chunk promises, and
+ * the read and decompression buffers are reused, so memory stays flat however large the object.
+ * Packs are then parsed with the push tar reader (src/format/tar-reader.ts); manifests as JSON
+ * Lines. Integrity problems surface as IsnadError("integrity").
  */
-import { createHash } from "node:crypto";
-import { createInterface } from "node:readline";
-import { PassThrough, Transform, type Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { type AgeIdentities, createAgeDecryptStream } from "../crypto/age.js";
-import { integrityError } from "../errors.js";
+import { createHash, type Hash } from "node:crypto";
+import * as fsp from "node:fs/promises";
+import path from "node:path";
+import { StringDecoder } from "node:string_decoder";
+import binding from "zstd-napi/binding.js";
+import { type AgeIdentities, AgeDecryptor } from "../crypto/age.js";
+import { errnoCode, integrityError } from "../errors.js";
 import { TarFormatError, TarReader, type TarVisitor } from "../format/tar-reader.js";
 import { ManifestParser, type ManifestEntry, type ManifestHeader } from "../format/manifest.js";
 import type { ObjectRef } from "../format/seal.js";
 import { comparePaths } from "../sources/order.js";
-import { zstdDecompress } from "./compression.js";
-import type { Storage } from "../storage/storage.js";
+import { StorageError, type Storage } from "../storage/storage.js";
 
-/** Counts and hashes bytes passing through, to compare with the object's id and size. */
-class HashingCounter extends Transform {
-  readonly hash = createHash("sha256");
-  bytes = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    cb(null, chunk);
+/** Bytes read from a local object at a time; two such buffers alternate (one read ahead). */
+const READ_SIZE = 1 << 20;
+
+/**
+ * Buffers kept for the next object: fresh memory is slow to touch on small VMs, and a 1 MiB
+ * buffer dropped per read leaves tens of MiB of garbage for the collector to find.
+ */
+const spare = new Map<number, Buffer[]>();
+function takeBuffer(size: number): Buffer {
+  return spare.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+}
+function giveBack(b: Buffer): void {
+  let list = spare.get(b.length);
+  if (!list) spare.set(b.length, (list = []));
+  if (list.length < 4) list.push(b);
+}
+
+/**
+ * Reads an object's bytes in order and hands each chunk to `onChunk`, waiting for the promise it
+ * may return. The chunk is only valid during the call (its buffer is reused). A local repository
+ * is read directly with one read ahead, so the disk read overlaps the work on the previous chunk;
+ * other backends through Storage.get.
+ */
+async function readChunks(storage: Storage, key: string, onChunk: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
+  if (storage.localRoot === undefined) {
+    const src = await storage.get(key);
+    for await (const chunk of src) {
+      const wait = onChunk(chunk as Buffer);
+      if (wait) await wait;
+    }
+    return;
+  }
+  const file = path.join(storage.localRoot, ...key.split("/"));
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(file, "r");
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") throw new StorageError(`${key} is missing from ${storage.localRoot}`, { cause: e, notFound: true });
+    throw new StorageError(`cannot read ${key} in ${storage.localRoot}: ${(e as Error).message}`, { cause: e });
+  }
+  const bufs = [takeBuffer(READ_SIZE), takeBuffer(READ_SIZE)];
+  let i = 0;
+  let next: Promise<{ bytesRead: number }> | undefined = fh.read(bufs[0]!, 0, READ_SIZE, null);
+  try {
+    for (;;) {
+      const { bytesRead } = await next;
+      next = undefined;
+      if (bytesRead === 0) break;
+      const cur = bufs[i]!;
+      i ^= 1;
+      next = fh.read(bufs[i]!, 0, READ_SIZE, null);
+      const wait = onChunk(cur.subarray(0, bytesRead));
+      if (wait) await wait;
+    }
+  } catch (e) {
+    if (e instanceof StorageError || !(e as { syscall?: string }).syscall) throw e;
+    throw new StorageError(`cannot read ${key} in ${storage.localRoot}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    // A read still in flight writes into bufs: let it finish before the buffers are reused.
+    if (next) await next.catch(() => undefined);
+    await fh.close();
+    bufs.forEach(giveBack);
   }
 }
 
-function checkDigest(label: string, ref: ObjectRef, counter: HashingCounter): void {
-  const got = counter.hash.digest("hex");
-  if (counter.bytes !== ref.size) throw integrityError(`${label}: ${counter.bytes} bytes stored, the seal says ${ref.size}`);
+/**
+ * zstd decompression, synchronous: output goes to `sink` as views of one reused buffer, as fast
+ * as the sink takes it, even inside one input chunk (a small compressed chunk can expand
+ * enormously and memory must stay flat). Errors are integrity errors naming `label`: the bytes
+ * were authentic but are not valid zstd.
+ */
+class ZstdDecoder {
+  private readonly dctx = new binding.DCtx();
+  readonly out = takeBuffer(binding.dStreamOutSize());
+  private inFrame = false;
+
+  constructor(
+    private readonly label: string,
+    private readonly sink: (chunk: Buffer) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    const dst = this.out;
+    let src = chunk;
+    for (;;) {
+      let ret: number, produced: number, consumed: number;
+      try {
+        [ret, produced, consumed] = this.dctx.decompressStream(dst, src);
+      } catch (e) {
+        throw integrityError(`${this.label}: bad zstd data (${(e as Error).message})`);
+      }
+      src = src.subarray(consumed);
+      this.inFrame = ret !== 0;
+      if (produced > 0) this.sink(dst.subarray(0, produced));
+      if (src.length === 0 && (produced < dst.length || ret === 0)) break;
+    }
+  }
+
+  end(): void {
+    if (this.inFrame) throw integrityError(`${this.label}: zstd data ends in the middle of a frame`);
+  }
+}
+
+function checkDigest(label: string, ref: ObjectRef, hash: Hash, bytes: number): void {
+  const got = hash.digest("hex");
+  if (bytes !== ref.size) throw integrityError(`${label}: ${bytes} bytes stored, the seal says ${ref.size}`);
   if (got !== ref.id) throw integrityError(`${label}: content hash is ${got.slice(0, 16)}…, not its id`);
 }
 
-/** Opens the stored object and returns (decrypted plaintext stream, a promise settling once the
- * ciphertext was fully read and checked against ref). */
-async function openDecrypted(
+/**
+ * Reads the stored object, hashing and decrypting it (and decompressing, for a compressed pack),
+ * and hands the plaintext to `onPlaintext` in order: views valid only during the call. Resolves
+ * once the object was read to its end, authenticated, and its ciphertext matched ref; anything
+ * `onPlaintext` throws ends the read and rejects with that error.
+ */
+async function readDecrypted(
   storage: Storage,
   key: string,
   ref: ObjectRef,
   identities: AgeIdentities,
   label: string,
-): Promise<{ plaintext: Readable; checked: Promise<void> }> {
-  const src = await storage.get(key);
-  const counter = new HashingCounter();
-  const dec = createAgeDecryptStream(identities, label);
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  const checked = (
-    ref.compression === "zstd" ? pipeline(src, counter, dec, zstdDecompress(label), out) : pipeline(src, counter, dec, out)
-  ).then(() => checkDigest(label, ref, counter));
-  // Keep an early rejection from being unhandled while the consumer is still reading.
-  checked.catch(() => undefined);
-  return { plaintext: out, checked };
+  onPlaintext: (chunk: Buffer) => void,
+): Promise<void> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const zstd = ref.compression === "zstd" ? new ZstdDecoder(label, onPlaintext) : undefined;
+  const dec = new AgeDecryptor(identities, label, zstd ? (p) => zstd.push(p) : onPlaintext);
+  try {
+    await readChunks(storage, key, (chunk) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+      return dec.write(chunk);
+    });
+    dec.end();
+    zstd?.end();
+  } finally {
+    if (zstd) giveBack(zstd.out);
+  }
+  checkDigest(label, ref, hash, bytes);
 }
 
 export interface ManifestReadResult {
@@ -61,33 +167,51 @@ export interface ManifestReadResult {
 /**
  * Streams a manifest's entries to onEntry, in order. Resolves only once the whole manifest was
  * read, decrypted, parsed to its end line and its ciphertext matched ref; rejects otherwise.
+ * Lines end at "\n", "\r\n" or a lone "\r" (as node:readline splits them).
  */
 export async function readManifest(
   storage: Storage,
   key: string,
   ref: ObjectRef,
   identities: AgeIdentities,
-  onEntry: (e: ManifestEntry, header: ManifestHeader) => void | Promise<void>,
+  onEntry: (e: ManifestEntry, header: ManifestHeader) => void,
 ): Promise<ManifestReadResult> {
   const label = `manifest ${ref.id.slice(0, 16)}`;
-  const { plaintext, checked } = await openDecrypted(storage, key, ref, identities, label);
   const parser = new ManifestParser(comparePaths);
-  const lines = createInterface({ input: plaintext, crlfDelay: Infinity });
-  try {
-    for await (const line of lines) {
-      let e: ManifestEntry | undefined;
-      try {
-        e = parser.push(line);
-      } catch (err) {
-        throw integrityError(`${label}: ${(err as Error).message}`);
-      }
-      if (e) await onEntry(e, parser.header!);
+  const decoder = new StringDecoder("utf8");
+  let carry = "";
+  const line = (text: string) => {
+    let e: ManifestEntry | undefined;
+    try {
+      e = parser.push(text);
+    } catch (err) {
+      throw integrityError(`${label}: ${(err as Error).message}`);
     }
-  } catch (err) {
-    plaintext.destroy();
-    throw err;
-  }
-  await checked;
+    if (e) onEntry(e, parser.header!);
+  };
+  const lines = (text: string, final: boolean) => {
+    let s = carry + text;
+    // A "\r" at the very end may be the first half of "\r\n": keep it for the next chunk.
+    const held = !final && s.endsWith("\r");
+    if (held) s = s.slice(0, -1);
+    let from = 0;
+    let cr = s.indexOf("\r"); // looked for again only once passed: a scan per line would be quadratic
+    for (;;) {
+      const nl = s.indexOf("\n", from);
+      if (cr >= 0 && cr < from) cr = s.indexOf("\r", from);
+      const at = nl < 0 ? cr : cr < 0 ? nl : Math.min(nl, cr);
+      if (at < 0) break;
+      line(s.slice(from, at));
+      from = at + (s.charCodeAt(at) === 13 && s.charCodeAt(at + 1) === 10 ? 2 : 1);
+    }
+    carry = s.slice(from) + (held ? "\r" : "");
+    if (final && carry.length > 0) {
+      line(carry);
+      carry = "";
+    }
+  };
+  await readDecrypted(storage, key, ref, identities, label, (chunk) => lines(decoder.write(chunk), false));
+  lines(decoder.end(), true);
   try {
     parser.finish();
   } catch (err) {
@@ -98,9 +222,9 @@ export async function readManifest(
 
 /**
  * Reads a pack and hands each member to `visitor` (see src/format/tar-reader.ts): synchronous
- * callbacks, the member's bytes as views of the decrypted chunks. Resolves once the pack was read
- * to its end-of-archive block and its ciphertext matched ref; anything the visitor throws ends the
- * read and rejects with that error.
+ * callbacks, the member's bytes as views valid only during the call (the buffers are reused).
+ * Resolves once the pack was read to its end-of-archive block and its ciphertext matched ref;
+ * anything the visitor throws ends the read and rejects with that error.
  */
 export async function readPackMembers(
   storage: Storage,
@@ -110,21 +234,13 @@ export async function readPackMembers(
   visitor: TarVisitor,
 ): Promise<void> {
   const label = `pack ${ref.id.slice(0, 16)}`;
-  const src = await storage.get(key);
-  const counter = new HashingCounter();
-  const dec = createAgeDecryptStream(identities, label);
   const reader = new TarReader(visitor);
-  const parse = async (source: AsyncIterable<Buffer>): Promise<void> => {
-    try {
-      for await (const chunk of source) reader.push(chunk);
-      reader.end();
-    } catch (err) {
-      // Authentic plaintext that is not a valid tar: the pack itself is malformed.
-      if (err instanceof TarFormatError) throw integrityError(`${label}: not a valid tar stream (${err.message})`, { cause: err });
-      throw err;
-    }
-  };
-  if (ref.compression === "zstd") await pipeline(src, counter, dec, zstdDecompress(label), parse);
-  else await pipeline(src, counter, dec, parse);
-  checkDigest(label, ref, counter);
+  try {
+    await readDecrypted(storage, key, ref, identities, label, (chunk) => reader.push(chunk));
+    reader.end();
+  } catch (err) {
+    // Authentic plaintext that is not a valid tar: the pack itself is malformed.
+    if (err instanceof TarFormatError) throw integrityError(`${label}: not a valid tar stream (${err.message})`, { cause: err });
+    throw err;
+  }
 }

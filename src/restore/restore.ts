@@ -58,6 +58,9 @@ export interface RestoreReport {
 
 const isRoot = process.getuid?.() === 0;
 
+/** A selected file as the restore keeps it until its pack is read. */
+type FileRecord = Pick<FileManifestEntry, "path" | "size" | "sha256" | "mode" | "mtime" | "uid" | "gid">;
+
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreReport> {
   const { repo, seal } = opts;
   const snapshot = seal.body.snapshot;
@@ -75,13 +78,17 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
   const dirs: DirManifestEntry[] = [];
   const symlinks: SymlinkManifestEntry[] = [];
   /** Selected file entries by pack, then by member name (several entries may share one member). */
-  const byPack = new Map<string, Map<string, FileManifestEntry[]>>();
-  /** Every member name the manifest gives each pack, selected or not: anything else is unexpected. */
+  const byPack = new Map<string, Map<string, FileRecord[]>>();
+  /**
+   * Every member name the manifest gives each pack, selected or not: anything else is unexpected.
+   * Only kept when --include selects part of the snapshot; otherwise it equals byPack's keys.
+   */
+  const partial = (opts.include?.length ?? 0) > 0;
   const known = new Map<string, Set<string>>();
   const wantedDirs = new Set<string>();
   await readManifest(repo.storage, manifestKey(seal.body.manifest.id), seal.body.manifest, opts.identities, (e, header) => {
     if (header.snapshot !== snapshot) throw new IsnadError("integrity", `manifest belongs to snapshot ${header.snapshot}, not ${snapshot}`);
-    if (e.type === "file") {
+    if (e.type === "file" && partial) {
       let k = known.get(e.pack);
       if (!k) known.set(e.pack, (k = new Set()));
       k.add(memberOf(e));
@@ -102,9 +109,12 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
       case "file": {
         let m = byPack.get(e.pack);
         if (!m) byPack.set(e.pack, (m = new Map()));
+        // Only what writing the file needs (not its type, pack, member): the index of a large
+        // snapshot is most of a restore's heap.
+        const rec: FileRecord = { path: e.path, size: e.size, sha256: e.sha256, mode: e.mode, mtime: e.mtime, uid: e.uid, gid: e.gid };
         const list = m.get(memberOf(e));
-        if (list) list.push(e);
-        else m.set(memberOf(e), [e]);
+        if (list) list.push(rec);
+        else m.set(memberOf(e), [rec]);
         break;
       }
       case "missing":
@@ -161,7 +171,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
       continue;
     }
     const done = new Set<string>();
-    const expected = known.get(packId) ?? new Set<string>();
+    const expected: ReadonlySet<string> | ReadonlyMap<string, unknown> = partial ? (known.get(packId) ?? new Set<string>()) : members;
     /** The file being written, if the pack turns out bad in its middle: removed, never left half-written. */
     let writing: FileWrite | undefined;
     try {
@@ -189,7 +199,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
           refuse("entry-refused", `${x.path}: refused, it lies under a symlink of the same snapshot`, x.path);
           return false;
         });
-        const restored = (x: FileManifestEntry) => {
+        const restored = (x: FileRecord) => {
           report.files++;
           report.bytes += x.size;
           emit({ type: "file", path: x.path, bytes: x.size });
@@ -260,10 +270,12 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
   }
 
   // Folder modes and times, deepest first, so setting a child does not disturb its parent's mtime.
+  /** Folders found to be real folders in this last pass: each lstat-checked once, not once per child. */
+  const realDirs = new Set<string>();
   for (const d of [...keptDirs].reverse()) {
     if (!okDirs.has(d.path)) continue; // refused or failed: already reported
     try {
-      await applyDirMetadata(target, d);
+      applyDirMetadata(target, d, realDirs);
     } catch (e) {
       refuse("restore-failed", `${d.path}: cannot set mode and time: ${messageOf(e)}`, d.path);
     }
@@ -306,10 +318,20 @@ function ensureDir(target: string, rel: string, known: Set<string>): string {
     cur = path.join(cur, seg);
     sofar = sofar ? `${sofar}/${seg}` : seg;
     if (known.has(sofar)) continue;
-    const st = fs.lstatSync(cur, { throwIfNoEntry: false });
-    if (!st) fs.mkdirSync(cur, { mode: 0o700 });
-    else if (!st.isDirectory()) {
-      throw new Error(`${path.relative(target, cur)} exists and is not a folder (${st.isSymbolicLink() ? "a symlink" : "a file"}); refusing to write through it`);
+    // mkdir first (it never follows a symlink in the last component): an existing name is then
+    // lstat-checked, a new folder needs no second call.
+    let made = true;
+    try {
+      fs.mkdirSync(cur, { mode: 0o700 });
+    } catch (e) {
+      if (errnoCode(e) !== "EEXIST") throw e;
+      made = false;
+    }
+    if (!made) {
+      const st = fs.lstatSync(cur);
+      if (!st.isDirectory()) {
+        throw new Error(`${path.relative(target, cur)} exists and is not a folder (${st.isSymbolicLink() ? "a symlink" : "a file"}); refusing to write through it`);
+      }
     }
     known.add(sofar);
   }
@@ -338,7 +360,7 @@ class FileWrite {
   /** The failure is the local disk's (no space, permissions), not the content's. */
   failedOnDisk = false;
 
-  constructor(target: string, known: Set<string>, private readonly e: FileManifestEntry) {
+  constructor(target: string, known: Set<string>, private readonly e: FileRecord) {
     const segs = e.path.split("/");
     const name = segs.pop()!;
     const dir = segs.length ? ensureDir(target, segs.join("/"), known) : target;
@@ -394,17 +416,14 @@ class FileWrite {
       fs.closeSync(this.fd);
       if (!ok) fs.rmSync(this.tmp, { force: true });
     }
-    if (fs.lstatSync(this.dest, { throwIfNoEntry: false })?.isDirectory()) {
-      fs.rmSync(this.tmp, { force: true });
-      this.failedOnDisk = true;
-      return "a folder is in the way";
-    }
     try {
-      fs.renameSync(this.tmp, this.dest); // replaces a file or symlink without following it
+      // Replaces a file or symlink without following it; refuses a folder (EISDIR), so no lstat
+      // of the destination first (one syscall less per file).
+      fs.renameSync(this.tmp, this.dest);
     } catch (err) {
       fs.rmSync(this.tmp, { force: true });
       this.failedOnDisk = true;
-      return messageOf(err);
+      return errnoCode(err) === "EISDIR" ? "a folder is in the way" : messageOf(err);
     }
     return { dest: this.dest };
   }
@@ -413,7 +432,7 @@ class FileWrite {
 const COPY_BUFFER = Buffer.allocUnsafe(1 << 20);
 
 /** A second path with the same content: copied from the first, already verified, and checked again. */
-function copyFileEntry(target: string, known: Set<string>, e: FileManifestEntry, from: string): { dest: string } | string {
+function copyFileEntry(target: string, known: Set<string>, e: FileRecord, from: string): { dest: string } | string {
   let src: number | undefined;
   try {
     src = fs.openSync(from, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -465,21 +484,34 @@ export function linkEscapes(linkPath: string, links: ReadonlyMap<string, string>
 /**
  * Sets a folder's mode, times (and owner, as root) through a handle opened without following
  * links, after checking every component below the target is a real folder: never outside it.
+ * `real` remembers the components already checked in this pass: in a tree of 10 000 folders the
+ * check is one lstat per folder instead of one per folder and level. Synchronous: as promises, the
+ * thread-pool round trips of about 100 000 small calls cost more than the calls (a third of the
+ * CPU time of restoring the docs corpus).
  */
-async function applyDirMetadata(target: string, d: DirManifestEntry): Promise<void> {
+function applyDirMetadata(target: string, d: DirManifestEntry, real: Set<string>): void {
   let cur = target;
+  let sofar = "";
   for (const seg of d.path.split("/")) {
     cur = path.join(cur, seg);
-    const st = await fsp.lstat(cur);
-    if (!st.isDirectory()) throw new Error(`${path.relative(target, cur)} is no longer a folder`);
+    sofar = sofar ? `${sofar}/${seg}` : seg;
+    if (real.has(sofar)) continue;
+    if (!fs.lstatSync(cur).isDirectory()) throw new Error(`${path.relative(target, cur)} is no longer a folder`);
+    real.add(sofar);
   }
-  const fh = await fsp.open(cur, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  const fd = fs.openSync(cur, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
   try {
-    if (isRoot) await fh.chown(d.uid, d.gid).catch(() => undefined);
-    await fh.chmod(d.mode & 0o7777);
-    await fh.utimes(nsToSeconds(d.mtime), nsToSeconds(d.mtime));
+    if (isRoot) {
+      try {
+        fs.fchownSync(fd, d.uid, d.gid);
+      } catch {
+        /* an owner this system lacks: keep root's */
+      }
+    }
+    fs.fchmodSync(fd, d.mode & 0o7777);
+    fs.futimesSync(fd, nsToSeconds(d.mtime), nsToSeconds(d.mtime));
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
 }
 
