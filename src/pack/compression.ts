@@ -14,10 +14,11 @@ import { integrityError } from "../errors.js";
  */
 export const ZSTD_LEVEL = 1;
 /**
- * zstd compresses in its own native thread (nbWorkers = 1) while this thread reads, hashes and
- * encrypts: the second core does the most expensive step, with no copies through a JS worker.
+ * No zstd thread of its own: compression runs in the pack writer thread (pack/writer-thread.ts),
+ * which already has the second core. A zstd worker on top measured no faster on the benchmark and
+ * cost ~50 MiB of job buffers.
  */
-const ZSTD_WORKERS = 1;
+const ZSTD_WORKERS = 0;
 /** Below this size a file goes to the compressed pack without a sample: sampling would cost as
  * much as compressing it, and zstd passes incompressible blocks through cheaply. */
 const NO_SAMPLE_BELOW = 16 * 1024;
