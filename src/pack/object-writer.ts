@@ -45,6 +45,7 @@ export class EncryptedObjectWriter {
   private outLength = 0;
   private size = 0;
   private closed = false;
+  private staged: StagedObject | undefined;
   private scratch: Buffer | undefined;
 
   /**
@@ -90,6 +91,15 @@ export class EncryptedObjectWriter {
     if (this.opts.ownsFd) fs.closeSync(this.fd);
     this.closed = true;
     return { file: this.file, id: this.hash.digest("hex"), size: this.size };
+  }
+
+  /** ObjectOutput's two-step finish: on this thread the object is complete when end() returns. */
+  end(): void {
+    this.staged = this.finish();
+  }
+
+  result(): StagedObject | undefined {
+    return this.staged;
   }
 
   /** Closes and removes the staging file (after an error), if it owns it. Safe to call twice. */

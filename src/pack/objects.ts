@@ -19,10 +19,22 @@ export interface ObjectOutput {
   /** Memory for `max` bytes of plaintext, or fewer (read a file into it); commit(n) takes the first n. */
   reserve(max: number): Buffer;
   commit(n: number): void;
-  /** Ends the object; returns once its staging file is complete and synced. */
-  finish(): StagedObject;
+  /** Ends the object. Its staging file may still be being completed (in the writer thread). */
+  end(): void;
+  /**
+   * After end(): the staged object once its file is complete and synced. With `wait` false it
+   * does not block and is undefined while the object is still being written, so this thread can
+   * go on reading files meanwhile.
+   */
+  result(wait: boolean): StagedObject | undefined;
   /** Drops the object and its staging file. */
   abort(): void;
+}
+
+/** Ends `out` and waits for its staged file. */
+export function finishObject(out: ObjectOutput): StagedObject {
+  out.end();
+  return out.result(true)!;
 }
 
 export interface ObjectFactory {
@@ -100,15 +112,16 @@ export class ThreadedObjects implements ObjectFactory {
       write: (data) => ring.append(stream, data),
       reserve: (max) => ring.reserve(stream, max),
       commit: (n) => ring.commit(n),
-      finish: () => this.finish(stream),
+      end: () => ring.control(FRAME.finish, stream),
+      result: (wait) => this.result(stream, wait),
       abort: () => this.abort(stream),
     };
   }
 
-  private finish(stream: number): StagedObject {
-    this.ring.control(FRAME.finish, stream);
+  private result(stream: number, wait: boolean): StagedObject | undefined {
     for (;;) {
-      this.receive();
+      // Checking the shared counter first keeps the no-result case to one atomic load.
+      if (this.ring.resultsPosted() !== this.resultsSeen || this.error) this.receive();
       const r = this.results.get(stream);
       if (r) {
         this.results.delete(stream);
@@ -116,7 +129,8 @@ export class ThreadedObjects implements ObjectFactory {
         this.live.delete(stream);
         return r;
       }
-      this.resultsSeen = this.ring.waitForResults(this.resultsSeen);
+      if (!wait) return undefined;
+      this.ring.waitForResults(this.resultsSeen);
     }
   }
 
@@ -126,6 +140,8 @@ export class ThreadedObjects implements ObjectFactory {
   }
 
   private receive(): void {
+    // Read the counter before draining: a result posted meanwhile is seen on the next check.
+    this.resultsSeen = this.ring.resultsPosted();
     for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
       const msg = m.message as WriterThreadMessage;
       if ("error" in msg) {

@@ -186,6 +186,11 @@ export class RingProducer extends RingView {
   }
 
   /** Blocks until the consumer has posted more than `seen` results (or failed); returns the count. */
+  /** How many results the consumer has posted so far. */
+  resultsPosted(): number {
+    return Atomics.load(this.ctrl, RESULTS);
+  }
+
   waitForResults(seen: number): number {
     this.publish();
     for (;;) {

@@ -58,17 +58,19 @@ export class PackWriter {
    * already read them (the fd's position is then just after them). The header announces
    * `expected.size`; if the file shrank the member is padded with zeros, if it grew it is cut,
    * and either way it is flagged as changed. The hash is of the bytes stored, so restore and
-   * verify agree with the manifest.
+   * verify agree with the manifest. `headSha256`, when `head` is the whole file, is its SHA-256
+   * (the caller hashed it already), so small files are hashed once.
    */
-  addFile(name: string, fd: number, expected: FileIdentity, mode: number, head?: Buffer): AddedFile {
+  addFile(name: string, fd: number, expected: FileIdentity, mode: number, head?: Buffer, headSha256?: string): AddedFile {
     const size = Number(expected.size);
     this.emit(encodeFileHeader({ name, size, mode, mtime: Number(expected.mtimeNs / 1_000_000_000n) }));
-    const hash = createHash("sha256");
+    const known = headSha256 !== undefined && head !== undefined && head.length === size ? headSha256 : undefined;
+    const hash = known === undefined ? createHash("sha256") : undefined;
     let done = 0;
     let short = false;
     if (head && head.length > 0) {
       const take = head.subarray(0, Math.min(head.length, size));
-      hash.update(take);
+      hash?.update(take);
       this.emit(take);
       done = take.length;
       short = head.length < Math.min(size, READ_BUFFER_BYTES);
@@ -77,14 +79,14 @@ export class PackWriter {
       const want = Math.min(READ_BUFFER_BYTES, size - done);
       if (short) {
         const pad = ZEROS.subarray(0, want);
-        hash.update(pad);
+        hash!.update(pad);
         this.emit(pad);
         done += want;
         continue;
       }
       const buf = this.out.reserve(want);
       const n = fs.readSync(fd, buf, 0, buf.length, null);
-      hash.update(buf.subarray(0, n));
+      hash!.update(buf.subarray(0, n));
       this.out.commit(n);
       this.tarBytes += n;
       done += n;
@@ -96,14 +98,17 @@ export class PackWriter {
     const after = fs.fstatSync(fd, { bigint: true });
     const changed =
       short || grew || after.size !== expected.size || after.mtimeNs !== expected.mtimeNs || after.ctimeNs !== expected.ctimeNs;
-    const sha256 = hash.digest("hex");
+    const sha256 = known ?? hash!.digest("hex");
     this.checksums.push(sha256sumLine(sha256, name));
     this.files++;
     return { sha256, size, changed };
   }
 
-  /** Writes the checksum member and the tar end, ends the zstd frame, then seals the age stream. */
-  finish(): StagedObject {
+  /**
+   * Writes the checksum member and the tar end, and ends the object (zstd frame, age stream):
+   * result() then gives the staged pack, once the writer thread has completed it.
+   */
+  end(): void {
     const list = Buffer.from(this.checksums.join(""), "utf8");
     const mtime = Math.floor(Date.now() / 1000);
     this.emit(encodeFileHeader({ name: PACK_CHECKSUMS_MEMBER, size: list.length, mode: 0o644, mtime }));
@@ -112,7 +117,17 @@ export class PackWriter {
     if (pad) this.emit(ZEROS.subarray(0, pad));
     this.emit(TAR_END);
     this.checksums = [];
-    return this.out.finish();
+    this.out.end();
+  }
+
+  result(wait: boolean): StagedObject | undefined {
+    return this.out.result(wait);
+  }
+
+  /** end(), then waits for the staged pack. */
+  finish(): StagedObject {
+    this.end();
+    return this.out.result(true)!;
   }
 
   abort(): void {

@@ -22,7 +22,7 @@ import {
 } from "../format/manifest.js";
 import { encodeSeal, sealSignedBytes, sha256Hex, type ObjectRef, type SealBody } from "../format/seal.js";
 import type { Signer } from "../keys/signer.js";
-import { ThreadedObjects, type ObjectFactory, type ObjectOutput } from "../pack/objects.js";
+import { finishObject, ThreadedObjects, type ObjectFactory, type ObjectOutput } from "../pack/objects.js";
 import { worthCompressing } from "../pack/compression.js";
 import { PackWriter, READ_BUFFER_BYTES, type FileIdentity } from "../pack/writer.js";
 import { processAlive } from "../repo/lock.js";
@@ -187,7 +187,7 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
     }
     await run.closeAll();
     manifest.write(Buffer.from(encodeEndLine(run.entryCount)));
-    const staged = manifest.finish();
+    const staged = finishObject(manifest);
     await repo.storage.putFile(manifestKey(staged.id), staged.file);
 
     const body: SealBody = {
@@ -306,6 +306,8 @@ class SnapshotRun {
   /** Entries not yet in the manifest, in walk order; file entries wait for their pack's id. */
   private pending: ManifestEntry[] = [];
   private readonly waiting = new Map<PackWriter, FileManifestEntry[]>();
+  /** Packs ended and not yet stored, oldest first (the writer thread may still be completing them). */
+  private closing: PackWriter[] = [];
   private readonly headBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   private readonly progressDue = throttle();
   private hashBuf: Buffer | undefined;
@@ -405,7 +407,7 @@ class SnapshotRun {
         return;
       }
       const pack = await this.openPack(worthCompressing(p, head));
-      const added = pack.addFile(p, fd, identity, modeOf(st.mode), head);
+      const added = pack.addFile(p, fd, identity, modeOf(st.mode), head, head.length === size ? sha : undefined);
       this.stats.files++;
       this.stats.bytes += added.size;
       this.stats.new_bytes += added.size;
@@ -425,6 +427,7 @@ class SnapshotRun {
       await this.push(entry);
       this.progress();
       if (pack.tarBytes >= this.limits.packTargetBytes) await this.closePack(pack);
+      else if (this.closing.length) await this.storeFinished(false);
     } finally {
       fs.closeSync(fd);
     }
@@ -546,29 +549,48 @@ class SnapshotRun {
     if (this.pending.length >= this.limits.maxPendingEntries) await this.closeAll();
   }
 
-  /** Stores one pack, gives its entries their pack id, and writes out what no longer waits. */
+  /**
+   * Ends a full pack. The writer thread completes it (compression, encryption, fsync) while this
+   * thread goes on reading files into the next one; storeFinished() takes it from there.
+   */
   async closePack(pack: PackWriter): Promise<void> {
     if (this.open.plain !== pack && this.open.zstd !== pack) return; // closed already (by closeAll)
     if (this.open.plain === pack) delete this.open.plain;
     if (this.open.zstd === pack) delete this.open.zstd;
-    const staged = pack.finish();
-    await this.repo.storage.putFile(packKey(staged.id), staged.file);
-    this.cache.content.packClosed(pack, staged.id);
-    this.newPacks++;
-    if (!this.listed.has(staged.id)) {
-      // (A pack byte-identical to an earlier one cannot happen: age draws a fresh file key per object.)
-      this.listed.add(staged.id);
-      this.packs.push({ id: staged.id, size: staged.size, ...(pack.compressed ? { compression: "zstd" as const } : {}) });
+    pack.end();
+    this.closing.push(pack);
+    await this.storeFinished(false);
+  }
+
+  /**
+   * Stores packs the writer thread has completed, in the order they were ended, gives their
+   * entries their pack id and writes out what no longer waits. With `wait`, stores them all.
+   */
+  private async storeFinished(wait: boolean): Promise<void> {
+    while (this.closing.length) {
+      const pack = this.closing[0]!;
+      const staged = pack.result(wait);
+      if (!staged) return;
+      this.closing.shift();
+      await this.repo.storage.putFile(packKey(staged.id), staged.file);
+      this.cache.content.packClosed(pack, staged.id);
+      this.newPacks++;
+      if (!this.listed.has(staged.id)) {
+        // (A pack byte-identical to an earlier one cannot happen: age draws a fresh file key per object.)
+        this.listed.add(staged.id);
+        this.packs.push({ id: staged.id, size: staged.size, ...(pack.compressed ? { compression: "zstd" as const } : {}) });
+      }
+      this.emit({ type: "pack", id: staged.id, size: staged.size, files: pack.files });
+      for (const e of this.waiting.get(pack) ?? []) e.pack = staged.id;
+      this.waiting.delete(pack);
+      this.flush();
     }
-    this.emit({ type: "pack", id: staged.id, size: staged.size, files: pack.files });
-    for (const e of this.waiting.get(pack) ?? []) e.pack = staged.id;
-    this.waiting.delete(pack);
-    this.flush();
   }
 
   /** Stores every open pack and writes every pending entry. */
   async closeAll(): Promise<void> {
     for (const pack of [this.open.plain, this.open.zstd]) if (pack) await this.closePack(pack);
+    await this.storeFinished(true);
     this.flush();
     if (this.pending.length) throw internalError(`${this.pending.length} manifest entries left without a pack`);
   }
@@ -591,6 +613,7 @@ class SnapshotRun {
   abort(): void {
     this.open.plain?.abort();
     this.open.zstd?.abort();
+    for (const pack of this.closing) pack.abort();
     this.manifest?.abort();
   }
 }
