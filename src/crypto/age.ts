@@ -156,6 +156,7 @@ function openChunk(key: KeyObject, nonce: Buffer, counter: number, last: boolean
  */
 export class AgeIdentities {
   readonly #decrypter = new Decrypter();
+  readonly #keys: readonly string[];
 
   /** @param source where the identities came from (e.g. the identity file), named in errors */
   constructor(
@@ -165,6 +166,7 @@ export class AgeIdentities {
     if (identities.length === 0) {
       throw configError("no age identities given", { hint: "pass an identity file (AGE-SECRET-KEY-…)" });
     }
+    this.#keys = [...identities];
     identities.forEach((identity, i) => {
       const which = identities.length === 1 ? "the age identity" : `age identity #${i + 1} of ${identities.length}`;
       const isKeyString = identity.startsWith("AGE-SECRET-KEY-1") || identity.startsWith("AGE-SECRET-KEY-PQ-1");
@@ -189,6 +191,11 @@ export class AgeIdentities {
    * Throws IsnadError "config" when no identity matches, "integrity" for a bad header or MAC;
    * the messages carry no label (createAgeDecryptStream adds one).
    */
+  /** The identity strings, to build the same AgeIdentities in a worker thread (pack/read-thread.ts). */
+  forWorker(): { identities: string[]; source?: string } {
+    return { identities: [...this.#keys], source: this.source };
+  }
+
   async fileKeyFor(header: Uint8Array): Promise<Buffer> {
     let fileKey: Uint8Array;
     try {

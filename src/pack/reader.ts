@@ -36,52 +36,58 @@ function giveBack(b: Buffer): void {
   if (list.length < 4) list.push(b);
 }
 
-/**
- * Reads an object's bytes in order and hands each chunk to `onChunk`, waiting for the promise it
- * may return. The chunk is only valid during the call (its buffer is reused). A local repository
- * is read directly with one read ahead, so the disk read overlaps the work on the previous chunk;
- * other backends through Storage.get.
- */
-async function readChunks(storage: Storage, key: string, onChunk: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
-  if (storage.localRoot === undefined) {
+/** Hands an object's bytes, in order, to `onChunk`, waiting for the promise it may return. */
+export type ChunkSource = (onChunk: (chunk: Buffer) => Promise<void> | undefined) => Promise<void>;
+
+/** An object through its Storage backend (SFTP, S3, rclone). */
+function storageChunks(storage: Storage, key: string): ChunkSource {
+  return async (onChunk) => {
     const src = await storage.get(key);
     for await (const chunk of src) {
       const wait = onChunk(chunk as Buffer);
       if (wait) await wait;
     }
-    return;
-  }
-  const file = path.join(storage.localRoot, ...key.split("/"));
-  let fh: fsp.FileHandle;
-  try {
-    fh = await fsp.open(file, "r");
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") throw new StorageError(`${key} is missing from ${storage.localRoot}`, { cause: e, notFound: true });
-    throw new StorageError(`cannot read ${key} in ${storage.localRoot}: ${(e as Error).message}`, { cause: e });
-  }
-  const bufs = [takeBuffer(READ_SIZE), takeBuffer(READ_SIZE)];
-  let i = 0;
-  let next: Promise<{ bytesRead: number }> | undefined = fh.read(bufs[0]!, 0, READ_SIZE, null);
-  try {
-    for (;;) {
-      const { bytesRead } = await next;
-      next = undefined;
-      if (bytesRead === 0) break;
-      const cur = bufs[i]!;
-      i ^= 1;
-      next = fh.read(bufs[i]!, 0, READ_SIZE, null);
-      const wait = onChunk(cur.subarray(0, bytesRead));
-      if (wait) await wait;
+  };
+}
+
+/**
+ * An object in a local repository, read directly with one read ahead, so the disk read overlaps
+ * the work on the previous chunk. Each chunk is only valid during the call (its buffer is reused).
+ */
+export function localChunks(root: string, key: string): ChunkSource {
+  return async (onChunk) => {
+    const file = path.join(root, ...key.split("/"));
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(file, "r");
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT") throw new StorageError(`${key} is missing from ${root}`, { cause: e, notFound: true });
+      throw new StorageError(`cannot read ${key} in ${root}: ${(e as Error).message}`, { cause: e });
     }
-  } catch (e) {
-    if (e instanceof StorageError || !(e as { syscall?: string }).syscall) throw e;
-    throw new StorageError(`cannot read ${key} in ${storage.localRoot}: ${(e as Error).message}`, { cause: e });
-  } finally {
-    // A read still in flight writes into bufs: let it finish before the buffers are reused.
-    if (next) await next.catch(() => undefined);
-    await fh.close();
-    bufs.forEach(giveBack);
-  }
+    const bufs = [takeBuffer(READ_SIZE), takeBuffer(READ_SIZE)];
+    let i = 0;
+    let next: Promise<{ bytesRead: number }> | undefined = fh.read(bufs[0]!, 0, READ_SIZE, null);
+    try {
+      for (;;) {
+        const { bytesRead } = await next;
+        next = undefined;
+        if (bytesRead === 0) break;
+        const cur = bufs[i]!;
+        i ^= 1;
+        next = fh.read(bufs[i]!, 0, READ_SIZE, null);
+        const wait = onChunk(cur.subarray(0, bytesRead));
+        if (wait) await wait;
+      }
+    } catch (e) {
+      if (e instanceof StorageError || !(e as { syscall?: string }).syscall) throw e;
+      throw new StorageError(`cannot read ${key} in ${root}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      // A read still in flight writes into bufs: let it finish before the buffers are reused.
+      if (next) await next.catch(() => undefined);
+      await fh.close();
+      bufs.forEach(giveBack);
+    }
+  };
 }
 
 /**
@@ -129,14 +135,14 @@ function checkDigest(label: string, ref: ObjectRef, hash: Hash, bytes: number): 
 }
 
 /**
- * Reads the stored object, hashing and decrypting it (and decompressing, for a compressed pack),
- * and hands the plaintext to `onPlaintext` in order: views valid only during the call. Resolves
- * once the object was read to its end, authenticated, and its ciphertext matched ref; anything
- * `onPlaintext` throws ends the read and rejects with that error.
+ * Hashes and decrypts an object's bytes (and decompresses them, for a compressed pack), and hands
+ * the plaintext to `onPlaintext` in order: views valid only during the call. Resolves once the
+ * object was read to its end, authenticated, and its ciphertext matched ref; anything
+ * `onPlaintext` throws ends the read and rejects with that error. The read thread
+ * (pack/read-thread.ts) runs this too.
  */
-async function readDecrypted(
-  storage: Storage,
-  key: string,
+export async function decryptChunks(
+  source: ChunkSource,
   ref: ObjectRef,
   identities: AgeIdentities,
   label: string,
@@ -147,7 +153,7 @@ async function readDecrypted(
   const zstd = ref.compression === "zstd" ? new ZstdDecoder(label, onPlaintext) : undefined;
   const dec = new AgeDecryptor(identities, label, zstd ? (p) => zstd.push(p) : onPlaintext);
   try {
-    await readChunks(storage, key, (chunk) => {
+    await source((chunk) => {
       hash.update(chunk);
       bytes += chunk.length;
       return dec.write(chunk);
@@ -158,6 +164,35 @@ async function readDecrypted(
     if (zstd) giveBack(zstd.out);
   }
   checkDigest(label, ref, hash, bytes);
+}
+
+/**
+ * decryptChunks for a stored object. With `inThread`, a local repository's object is read,
+ * checked, decrypted and decompressed in the read thread (pack/threaded-reader.ts), so that this
+ * thread only parses, hashes and writes files: both cores work. Packs go there; manifests (small,
+ * and often the only object a command reads) are read here, as are objects on other backends.
+ */
+async function readDecrypted(
+  storage: Storage,
+  key: string,
+  ref: ObjectRef,
+  identities: AgeIdentities,
+  label: string,
+  onPlaintext: (chunk: Buffer) => void,
+  inThread = false,
+): Promise<void> {
+  if (inThread && storage.localRoot !== undefined && readThread) {
+    const { readerFor } = await import("./threaded-reader.js");
+    readerFor(identities).read(storage.localRoot, key, ref, label, onPlaintext);
+    return;
+  }
+  await decryptChunks(storage.localRoot !== undefined ? localChunks(storage.localRoot, key) : storageChunks(storage, key), ref, identities, label, onPlaintext);
+}
+
+let readThread = true;
+/** Whether local objects are read in the read thread (tests run both ways). */
+export function useReadThread(on: boolean): void {
+  readThread = on;
 }
 
 export interface ManifestReadResult {
@@ -236,7 +271,7 @@ export async function readPackMembers(
   const label = `pack ${ref.id.slice(0, 16)}`;
   const reader = new TarReader(visitor);
   try {
-    await readDecrypted(storage, key, ref, identities, label, (chunk) => reader.push(chunk));
+    await readDecrypted(storage, key, ref, identities, label, (chunk) => reader.push(chunk), true);
     reader.end();
   } catch (err) {
     // Authentic plaintext that is not a valid tar: the pack itself is malformed.

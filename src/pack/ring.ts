@@ -1,7 +1,9 @@
 /**
  * A single-producer, single-consumer queue of frames in a SharedArrayBuffer, for handing a
  * snapshot's plaintext from the main thread (which reads and hashes files) to the writer thread
- * (which compresses, encrypts and writes), with no copy and no message per chunk. The producer
+ * (which compresses, encrypts and writes), and a stored object's plaintext from the read thread
+ * (which reads, decrypts and decompresses) to the main thread (which parses, hashes and writes
+ * files), with no copy and no message per chunk. The producer
  * reads file data straight into ring memory; the consumer works on it in place, then releases it.
  *
  * Layout: a control block of Int32 slots, then DATA_BYTES of frames. A frame is a 16-byte header
@@ -19,6 +21,7 @@ const RESULTS = 3; // bumped by the consumer each time it posts a result
 // call when made per frame) only when someone is waiting.
 const CONSUMER_SLEEPS = 4;
 const PRODUCER_SLEEPS = 5;
+const CANCEL = 6; // a stream the consumer no longer wants (the read thread stops producing it)
 const CONTROL_BYTES = 64;
 const HEADER = 16;
 
@@ -67,10 +70,18 @@ class RingView {
   get failed(): boolean {
     return Atomics.load(this.ctrl, FAILED) !== 0;
   }
+
+  /** Tells the other side this one has stopped on an error, waking it wherever it sleeps. */
+  fail(): void {
+    Atomics.store(this.ctrl, FAILED, 1);
+    Atomics.notify(this.ctrl, READ);
+    Atomics.notify(this.ctrl, WRITE);
+    Atomics.notify(this.ctrl, RESULTS);
+  }
 }
 
 /**
- * The main thread's side. Data for one stream accumulates in an open frame (append, or reserve
+ * The producing side (the main thread when writing, the read thread when reading). Data for one stream accumulates in an open frame (append, or reserve
  * then commit to read into ring memory) and is published when it is big enough, when another
  * stream or a control frame comes, or on flush(). When the ring is full it blocks (Atomics.wait)
  * until the consumer releases space; if the consumer has failed, `onFailed` is called, which must
@@ -185,12 +196,17 @@ export class RingProducer extends RingView {
     }
   }
 
-  /** Blocks until the consumer has posted more than `seen` results (or failed); returns the count. */
   /** How many results the consumer has posted so far. */
   resultsPosted(): number {
     return Atomics.load(this.ctrl, RESULTS);
   }
 
+  /** Has the consumer asked to drop stream `stream` (see RingConsumer.cancel)? */
+  cancelled(stream: number): boolean {
+    return Atomics.load(this.ctrl, CANCEL) === stream;
+  }
+
+  /** Blocks until the consumer has posted more than `seen` results (or failed); returns the count. */
   waitForResults(seen: number): number {
     this.publish();
     for (;;) {
@@ -209,15 +225,19 @@ export interface Frame {
   body: Buffer;
 }
 
-/** The writer thread's side: frames in order, each released after the handler returns. */
+/** The consuming side (the writer thread, or the main thread when reading): frames in order, each released after the handler returns. */
 export class RingConsumer extends RingView {
   private pos = 0;
 
-  /** Handles frames until `handle` returns false (after a stop frame). */
-  run(handle: (f: Frame) => boolean): void {
+  /**
+   * Handles frames until `handle` returns false (after a stop frame). `onFailed` (which must
+   * throw) is called if the producer has failed while there is nothing to handle.
+   */
+  run(handle: (f: Frame) => boolean, onFailed?: () => never): void {
     for (;;) {
       const end = Atomics.load(this.ctrl, WRITE);
       if (end === this.pos) {
+        if (onFailed && this.failed) onFailed();
         sleepUntilChanged(this.ctrl, CONSUMER_SLEEPS, WRITE, end);
         continue;
       }
@@ -249,10 +269,8 @@ export class RingConsumer extends RingView {
     Atomics.notify(this.ctrl, RESULTS);
   }
 
-  /** Tells the producer this side has stopped on an error. */
-  fail(): void {
-    Atomics.store(this.ctrl, FAILED, 1);
-    Atomics.notify(this.ctrl, READ);
-    Atomics.notify(this.ctrl, RESULTS);
+  /** Asks the producer to stop producing stream `stream` (it ends the stream early). */
+  cancel(stream: number): void {
+    Atomics.store(this.ctrl, CANCEL, stream);
   }
 }

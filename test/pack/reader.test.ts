@@ -1,6 +1,7 @@
 /**
  * Packs written by PackWriter read back by readPackMembers, plain and compressed, written on this
- * thread or through the writer thread (with a small ring, so that frames wrap and wait), with
+ * thread or through the writer thread (with a small ring, so that frames wrap and wait), read on
+ * this thread or through the read thread, with
  * enough members that every stage (age, zstd, tar) has to wait for the next: a stage that
  * mishandles backpressure hangs here (it once did, with zstd and 20 000 files).
  */
@@ -8,10 +9,10 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { AgeIdentities } from "../../src/crypto/age.js";
 import { packKey } from "../../src/format/layout.js";
-import { readPackMembers } from "../../src/pack/reader.js";
+import { readPackMembers, useReadThread } from "../../src/pack/reader.js";
 import { ThreadedObjects } from "../../src/pack/objects.js";
 import { PackWriter } from "../../src/pack/writer.js";
 import { generateIdentity } from "../../src/keys/identity.js";
@@ -19,17 +20,19 @@ import { LocalStorage } from "../../src/storage/local.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "isnad-pack-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterEach(() => useReadThread(true));
 
 describe.each([
-  [false, "inline"],
-  [true, "inline"],
-  [false, "threaded"],
-  [true, "threaded"],
-])("a pack of 4000 files (compressed: %s, %s)", (compressed, how) => {
+  [false, "inline", "inline"],
+  [true, "inline", "threaded"],
+  [false, "threaded", "threaded"],
+  [true, "threaded", "inline"],
+])("a pack of 4000 files (compressed: %s, written %s, read %s)", (compressed, how, reading) => {
   it("reads back every member with the hash it was written with", async () => {
+    useReadThread(reading === "threaded");
     const { identity, recipient } = await generateIdentity("classic");
-    const storage = new LocalStorage(path.join(dir, `repo-${compressed}-${how}`));
-    const src = path.join(dir, `src-${compressed}-${how}`);
+    const storage = new LocalStorage(path.join(dir, `repo-${compressed}-${how}-${reading}`));
+    const src = path.join(dir, `src-${compressed}-${how}-${reading}`);
     fs.mkdirSync(src);
     const staging = await storage.stagingDir();
     const objects = how === "threaded" ? new ThreadedObjects(staging, [recipient], { ringBytes: 256 << 10 }) : undefined;
@@ -55,5 +58,64 @@ describe.each([
     });
     expect(got.size).toBe(4001); // and .isnad/manifest-sha256.txt
     for (const [name, sha] of want) expect(got.get(name), name).toBe(sha);
+  });
+});
+
+describe("the read thread", () => {
+  /** A stored pack of three small files, and the identities that open it. */
+  async function storedPack(name: string) {
+    const { identity, recipient } = await generateIdentity("classic");
+    const storage = new LocalStorage(path.join(dir, name));
+    const w = await PackWriter.open(await storage.stagingDir(), [recipient], true);
+    for (let i = 0; i < 3; i++) {
+      const f = path.join(dir, `${name}-f${i}`);
+      fs.writeFileSync(f, `file ${i}\n`.repeat(1000));
+      const fd = fs.openSync(f, "r");
+      const st = fs.fstatSync(fd, { bigint: true });
+      w.addFile(`f${i}`, fd, { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino }, 0o644);
+      fs.closeSync(fd);
+    }
+    const staged = w.finish();
+    await storage.putFile(packKey(staged.id), staged.file);
+    const ref = { id: staged.id, size: staged.size, compression: "zstd" as const };
+    return { storage, ref, key: packKey(staged.id), file: path.join(dir, name, ...packKey(staged.id).split("/")), ids: new AgeIdentities([identity]) };
+  }
+  const names = async (p: Awaited<ReturnType<typeof storedPack>>): Promise<string[]> => {
+    const got: string[] = [];
+    await readPackMembers(p.storage, p.key, p.ref, p.ids, (m) => (got.push(m.name), undefined));
+    return got;
+  };
+
+  it("reports a changed byte as an integrity error naming the pack, then reads the next pack", async () => {
+    const p = await storedPack("rt-flip");
+    const bytes = fs.readFileSync(p.file);
+    bytes[bytes.length - 40]! ^= 1;
+    fs.chmodSync(p.file, 0o600);
+    fs.writeFileSync(p.file, bytes);
+    await expect(names(p)).rejects.toMatchObject({ kind: "integrity", message: expect.stringContaining(`pack ${p.ref.id.slice(0, 16)}`) });
+    const good = await storedPack("rt-good");
+    expect(await names(good)).toEqual(["f0", "f1", "f2", ".isnad/manifest-sha256.txt"]);
+  });
+
+  it("reports a missing pack as a storage error that says it is missing", async () => {
+    const p = await storedPack("rt-missing");
+    fs.rmSync(p.file);
+    await expect(names(p)).rejects.toMatchObject({ kind: "storage", notFound: true, message: expect.stringContaining("missing") });
+  });
+
+  it("passes on what the visitor throws, and the thread goes on with the next read", async () => {
+    const p = await storedPack("rt-visitor");
+    await expect(
+      readPackMembers(p.storage, p.key, p.ref, p.ids, () => {
+        throw new Error("visitor gave up");
+      }),
+    ).rejects.toThrow("visitor gave up");
+    expect(await names(p)).toHaveLength(4);
+  });
+
+  it("refuses a pack under identities that do not match, as a config error", async () => {
+    const p = await storedPack("rt-wrong-key");
+    const other = await generateIdentity("classic");
+    await expect(names({ ...p, ids: new AgeIdentities([other.identity]) })).rejects.toMatchObject({ kind: "config" });
   });
 });

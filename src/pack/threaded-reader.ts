@@ -1,0 +1,102 @@
+/**
+ * The main thread's side of the read thread (pack/read-thread.ts): posts a job per object and
+ * takes its plaintext from the ring, synchronously, until the stream's finish frame. Decryption,
+ * decompression and the ciphertext hash run on the second core while this thread parses tar,
+ * hashes files and writes them. One thread per set of identities, started on first use and
+ * unref'd, so it never keeps the process alive.
+ */
+import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads";
+import type { AgeIdentities } from "../crypto/age.js";
+import { internalError, IsnadError, type ErrorKind } from "../errors.js";
+import type { ObjectRef } from "../format/seal.js";
+import { StorageError } from "../storage/storage.js";
+import type { ReadJob, ReadOutcome, ReadThreadData, ThreadError } from "./read-thread.js";
+import { createRing, FRAME, RingConsumer } from "./ring.js";
+
+/** 4 MiB: four 1 MiB reads of plaintext in flight; reading needs less slack than writing. */
+const READ_RING_BYTES = 4 << 20;
+
+/** Under vitest this module is TypeScript, which a Worker cannot load: the build's copy is used. */
+function threadUrl(): URL {
+  const here = import.meta.url;
+  return here.endsWith(".ts") ? new URL("../../dist/src/pack/read-thread.js", here) : new URL("./read-thread.js", here);
+}
+
+function rebuild(e: ThreadError): IsnadError {
+  if (e.notFound || e.kind === "storage") return new StorageError(e.message, { notFound: e.notFound, hint: e.hint });
+  return new IsnadError((e.kind as ErrorKind | undefined) ?? "internal", e.message, { hint: e.hint });
+}
+
+export class ThreadedReader {
+  private readonly worker: Worker;
+  private readonly port: MessageChannel["port2"];
+  private readonly consumer: RingConsumer;
+  private nextStream = 1;
+
+  constructor(identities: AgeIdentities) {
+    const sab = createRing(READ_RING_BYTES);
+    const { port1, port2 } = new MessageChannel();
+    this.port = port2;
+    this.port.unref();
+    this.consumer = new RingConsumer(sab);
+    const data: ReadThreadData = { ring: sab, port: port1, ...identities.forWorker() };
+    this.worker = new Worker(threadUrl(), { workerData: data, transferList: [port1] });
+    this.worker.unref();
+    // Errors reach us through the port and the ring's failed flag; the event must not crash.
+    this.worker.on("error", () => undefined);
+  }
+
+  /**
+   * Reads object `key` of the local repository at `root` as decryptChunks does, handing each
+   * plaintext chunk (a view into the ring, valid only during the call) to `onPlaintext`.
+   * Blocks until the object is read to its end; throws what onPlaintext or the thread threw.
+   */
+  read(root: string, key: string, ref: ObjectRef, label: string, onPlaintext: (chunk: Buffer) => void): void {
+    const stream = this.nextStream++;
+    this.port.postMessage({ stream, root, key, ref, label } satisfies ReadJob);
+    let outcome: ReadOutcome | undefined;
+    let failure: { error: unknown } | undefined;
+    this.consumer.run(
+      (f) => {
+        if (f.stream !== stream) throw internalError(`read thread: frame for stream ${f.stream} while reading ${stream}`);
+        if (f.type === FRAME.data) {
+          if (failure) return true; // draining what the thread sent before it saw the cancel
+          try {
+            onPlaintext(f.body);
+          } catch (error) {
+            failure = { error };
+            this.consumer.cancel(stream);
+          }
+          return true;
+        }
+        if (f.type !== FRAME.finish) throw internalError(`read thread: unexpected frame type ${f.type}`);
+        outcome = JSON.parse(f.body.toString("utf8")) as ReadOutcome;
+        return false;
+      },
+      () => this.threadFailed(),
+    );
+    if (failure) throw failure.error;
+    if (!outcome || "cancelled" in outcome) throw internalError(`read thread: ${label} ended without an outcome`);
+    if ("error" in outcome) throw rebuild(outcome.error);
+  }
+
+  private threadFailed(): never {
+    const m = receiveMessageOnPort(this.port)?.message as { error?: ThreadError } | undefined;
+    throw m?.error ? rebuild(m.error) : internalError("read thread stopped without saying why");
+  }
+
+  terminate(): void {
+    void this.worker.terminate();
+  }
+}
+
+let current: { identities: AgeIdentities; reader: ThreadedReader } | undefined;
+
+/** The read thread for these identities (one at a time: another set replaces it). */
+export function readerFor(identities: AgeIdentities): ThreadedReader {
+  if (current?.identities !== identities) {
+    current?.reader.terminate();
+    current = { identities, reader: new ThreadedReader(identities) };
+  }
+  return current.reader;
+}
