@@ -59,9 +59,11 @@ export class PackWriter {
    * `expected.size`; if the file shrank the member is padded with zeros, if it grew it is cut,
    * and either way it is flagged as changed. The hash is of the bytes stored, so restore and
    * verify agree with the manifest. `headSha256`, when `head` is the whole file, is its SHA-256
-   * (the caller hashed it already), so small files are hashed once.
+   * (the caller hashed it already), so small files are hashed once. `headAtEnd`: the read that
+   * gave `head` returned fewer bytes than it asked for, so the file ended there (no need to try
+   * one more read to see whether it grew).
    */
-  addFile(name: string, fd: number, expected: FileIdentity, mode: number, head?: Buffer, headSha256?: string): AddedFile {
+  addFile(name: string, fd: number, expected: FileIdentity, mode: number, head?: Buffer, headSha256?: string, headAtEnd = false): AddedFile {
     const size = Number(expected.size);
     this.emit(encodeFileHeader({ name, size, mode, mtime: Number(expected.mtimeNs / 1_000_000_000n) }));
     const known = headSha256 !== undefined && head !== undefined && head.length === size ? headSha256 : undefined;
@@ -94,7 +96,8 @@ export class PackWriter {
     }
     const pad = paddingFor(size);
     if (pad) this.emit(ZEROS.subarray(0, pad));
-    const grew = (head?.length ?? 0) > size || (!short && fs.readSync(fd, this.probe, 0, 1, null) > 0);
+    const endSeen = headAtEnd && head!.length === size;
+    const grew = (head?.length ?? 0) > size || (!short && !endSeen && fs.readSync(fd, this.probe, 0, 1, null) > 0);
     const after = fs.fstatSync(fd, { bigint: true });
     const changed =
       short || grew || after.size !== expected.size || after.mtimeNs !== expected.mtimeNs || after.ctimeNs !== expected.ctimeNs;

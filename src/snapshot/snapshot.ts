@@ -394,11 +394,15 @@ class SnapshotRun {
       const identity: FileIdentity = { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino };
       const cacheable = !how.commandOutput && !racy(st.ctimeNs);
       const size = Number(st.size);
-      const head = this.headBuf.subarray(0, fs.readSync(fd, this.headBuf, 0, Math.min(READ_BUFFER_BYTES, size), null));
+      // One byte more than the size: a file that fits is then known to end there (or to have grown) without another read.
+      const want = Math.min(READ_BUFFER_BYTES, size + 1);
+      const head = this.headBuf.subarray(0, fs.readSync(fd, this.headBuf, 0, want, null));
+      const headAtEnd = head.length < want;
       // Content already stored (a rename, a touched or copied file) is referenced, not stored again.
       // Hashing first costs a second read of big files, so it is done only when some stored content
       // has this exact size; a file that fits in the first read is hashed from memory.
-      const sha = head.length === size ? sha256Of(head) : this.cache.content.hasSize(size) ? this.hashRest(fd, head, size) : undefined;
+      const sha =
+        head.length === size ? sha256Of(head) : head.length < size && this.cache.content.hasSize(size) ? this.hashRest(fd, head, size) : undefined;
       const loc = sha === undefined ? undefined : this.cache.content.get(sha);
       if (sha !== undefined && loc && loc.size === size && (await this.usable(loc)) && sameFile(fs.fstatSync(fd, { bigint: true }), identity)) {
         this.incremental.reused++;
@@ -407,7 +411,7 @@ class SnapshotRun {
         return;
       }
       const pack = await this.openPack(worthCompressing(p, head));
-      const added = pack.addFile(p, fd, identity, modeOf(st.mode), head, head.length === size ? sha : undefined);
+      const added = pack.addFile(p, fd, identity, modeOf(st.mode), head, head.length === size ? sha : undefined, headAtEnd);
       this.stats.files++;
       this.stats.bytes += added.size;
       this.stats.new_bytes += added.size;
