@@ -32,6 +32,8 @@ export class ThreadedReader {
   private readonly port: MessageChannel["port2"];
   private readonly consumer: RingConsumer;
   private nextStream = 1;
+  /** Set when a read ended mid-stream (the thread failed): readerFor() then starts a new one. */
+  broken = false;
 
   constructor(identities: AgeIdentities) {
     const sab = createRing(READ_RING_BYTES);
@@ -56,28 +58,41 @@ export class ThreadedReader {
     this.port.postMessage({ stream, root, key, ref, label } satisfies ReadJob);
     let outcome: ReadOutcome | undefined;
     let failure: { error: unknown } | undefined;
+    try {
+      this.consumeStream(stream, onPlaintext, (o) => (outcome = o), (error) => (failure ??= { error }));
+    } catch (e) {
+      this.broken = true; // the ring is mid-stream: later reads need a new thread
+      this.terminate();
+      throw e;
+    }
+    if (failure) throw failure.error;
+    if (!outcome || "cancelled" in outcome) throw internalError(`read thread: ${label} ended without an outcome`);
+    if ("error" in outcome) throw rebuild(outcome.error);
+  }
+
+  /** Takes stream `stream`'s frames up to its finish frame. */
+  private consumeStream(stream: number, onPlaintext: (chunk: Buffer) => void, done: (o: ReadOutcome) => void, failed: (error: unknown) => void): void {
+    let failing = false;
     this.consumer.run(
       (f) => {
         if (f.stream !== stream) throw internalError(`read thread: frame for stream ${f.stream} while reading ${stream}`);
         if (f.type === FRAME.data) {
-          if (failure) return true; // draining what the thread sent before it saw the cancel
+          if (failing) return true; // draining what the thread sent before it saw the cancel
           try {
             onPlaintext(f.body);
           } catch (error) {
-            failure = { error };
+            failing = true;
+            failed(error);
             this.consumer.cancel(stream);
           }
           return true;
         }
         if (f.type !== FRAME.finish) throw internalError(`read thread: unexpected frame type ${f.type}`);
-        outcome = JSON.parse(f.body.toString("utf8")) as ReadOutcome;
+        done(JSON.parse(f.body.toString("utf8")) as ReadOutcome);
         return false;
       },
       () => this.threadFailed(),
     );
-    if (failure) throw failure.error;
-    if (!outcome || "cancelled" in outcome) throw internalError(`read thread: ${label} ended without an outcome`);
-    if ("error" in outcome) throw rebuild(outcome.error);
   }
 
   private threadFailed(): never {
@@ -94,7 +109,7 @@ let current: { identities: AgeIdentities; reader: ThreadedReader } | undefined;
 
 /** The read thread for these identities (one at a time: another set replaces it). */
 export function readerFor(identities: AgeIdentities): ThreadedReader {
-  if (current?.identities !== identities) {
+  if (current?.identities !== identities || current.reader.broken) {
     current?.reader.terminate();
     current = { identities, reader: new ThreadedReader(identities) };
   }
