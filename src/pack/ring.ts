@@ -3,8 +3,8 @@
  * snapshot's plaintext from the main thread (which reads and hashes files) to the writer thread
  * (which compresses, encrypts and writes), and a stored object's plaintext from the read thread
  * (which reads, decrypts and decompresses) to the main thread (which parses, hashes and writes
- * files), with no copy and no message per chunk. The producer
- * reads file data straight into ring memory; the consumer works on it in place, then releases it.
+ * files), with no copy and no message per chunk. The producer reads data straight into ring
+ * memory; the consumer works on it in place, then releases it.
  *
  * Layout: a control block of Int32 slots, then DATA_BYTES of frames. A frame is a 16-byte header
  * (type, stream, length) and `length` bytes, padded to 16. The two positions are free-running
@@ -81,9 +81,10 @@ class RingView {
 }
 
 /**
- * The producing side (the main thread when writing, the read thread when reading). Data for one stream accumulates in an open frame (append, or reserve
- * then commit to read into ring memory) and is published when it is big enough, when another
- * stream or a control frame comes, or on flush(). When the ring is full it blocks (Atomics.wait)
+ * The producing side (the main thread when writing, the read thread when reading). Data for one
+ * stream accumulates in an open frame (append, or reserve then commit to read into ring memory)
+ * and is published when it is big enough, when another stream or a control frame comes, or on
+ * flush(). When the ring is full it blocks (Atomics.wait)
  * until the consumer releases space; if the consumer has failed, `onFailed` is called, which must
  * throw.
  */
@@ -225,7 +226,10 @@ export interface Frame {
   body: Buffer;
 }
 
-/** The consuming side (the writer thread, or the main thread when reading): frames in order, each released after the handler returns. */
+/**
+ * The consuming side (the writer thread, or the main thread when reading): frames in order,
+ * each released after the handler returns.
+ */
 export class RingConsumer extends RingView {
   private pos = 0;
 
