@@ -83,33 +83,44 @@ export class ZstdCompressor {
 
 const EMPTY = new Uint8Array(0);
 
+/** zstd's recommended output size for streaming decompression. */
+export const ZSTD_DECODE_OUT_BYTES: number = binding.dStreamOutSize();
+
 /**
- * The reading side: zstd decompression as a pipeline stage (an async generator), so that output
- * is produced only as fast as the consumer takes it, even inside one input chunk: a small
- * compressed chunk can expand enormously and memory must stay flat. Errors are integrity errors
- * naming `label`: the bytes were authentic but are not valid zstd.
+ * zstd decompression, synchronous: output goes to `sink` as views of one reused buffer, as fast
+ * as the sink takes it, even inside one input chunk (a small compressed chunk can expand
+ * enormously and memory must stay flat). Errors are integrity errors naming `label`: the bytes
+ * were authentic but are not valid zstd.
  */
-export function zstdDecompress(label: string): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
-  return async function* decompress(source) {
-    const dctx = new binding.DCtx();
-    const outSize = binding.dStreamOutSize();
-    let inFrame = false;
-    for await (const chunk of source) {
-      let src: Buffer = chunk;
-      for (;;) {
-        const dst = Buffer.allocUnsafe(outSize); // handed on to the consumer: not reused
-        let ret: number, produced: number, consumed: number;
-        try {
-          [ret, produced, consumed] = dctx.decompressStream(dst, src);
-        } catch (e) {
-          throw integrityError(`${label}: bad zstd data (${(e as Error).message})`);
-        }
-        src = src.subarray(consumed);
-        inFrame = ret !== 0;
-        if (produced > 0) yield dst.subarray(0, produced);
-        if (src.length === 0 && (produced < dst.length || ret === 0)) break;
+export class ZstdDecoder {
+  private readonly dctx = new binding.DCtx();
+  private inFrame = false;
+
+  /** `out` (ZSTD_DECODE_OUT_BYTES or more) is where output is made; the caller may reuse it afterwards. */
+  constructor(
+    private readonly label: string,
+    private readonly sink: (chunk: Buffer) => void,
+    readonly out: Buffer = Buffer.allocUnsafe(ZSTD_DECODE_OUT_BYTES),
+  ) {}
+
+  push(chunk: Buffer): void {
+    const dst = this.out;
+    let src = chunk;
+    for (;;) {
+      let ret: number, produced: number, consumed: number;
+      try {
+        [ret, produced, consumed] = this.dctx.decompressStream(dst, src);
+      } catch (e) {
+        throw integrityError(`${this.label}: bad zstd data (${(e as Error).message})`);
       }
+      src = src.subarray(consumed);
+      this.inFrame = ret !== 0;
+      if (produced > 0) this.sink(dst.subarray(0, produced));
+      if (src.length === 0 && (produced < dst.length || ret === 0)) break;
     }
-    if (inFrame) throw integrityError(`${label}: zstd data ends in the middle of a frame`);
-  };
+  }
+
+  end(): void {
+    if (this.inFrame) throw integrityError(`${this.label}: zstd data ends in the middle of a frame`);
+  }
 }

@@ -10,10 +10,10 @@ import { createHash, type Hash } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import { StringDecoder } from "node:string_decoder";
-import binding from "zstd-napi/binding.js";
 import { type AgeIdentities, AgeDecryptor } from "../crypto/age.js";
 import { errnoCode, integrityError } from "../errors.js";
 import { TarFormatError, TarReader, type TarVisitor } from "../format/tar-reader.js";
+import { ZSTD_DECODE_OUT_BYTES, ZstdDecoder } from "./compression.js";
 import { ManifestParser, type ManifestEntry, type ManifestHeader } from "../format/manifest.js";
 import type { ObjectRef } from "../format/seal.js";
 import { comparePaths } from "../sources/order.js";
@@ -90,44 +90,6 @@ export function localChunks(root: string, key: string): ChunkSource {
   };
 }
 
-/**
- * zstd decompression, synchronous: output goes to `sink` as views of one reused buffer, as fast
- * as the sink takes it, even inside one input chunk (a small compressed chunk can expand
- * enormously and memory must stay flat). Errors are integrity errors naming `label`: the bytes
- * were authentic but are not valid zstd.
- */
-class ZstdDecoder {
-  private readonly dctx = new binding.DCtx();
-  readonly out = takeBuffer(binding.dStreamOutSize());
-  private inFrame = false;
-
-  constructor(
-    private readonly label: string,
-    private readonly sink: (chunk: Buffer) => void,
-  ) {}
-
-  push(chunk: Buffer): void {
-    const dst = this.out;
-    let src = chunk;
-    for (;;) {
-      let ret: number, produced: number, consumed: number;
-      try {
-        [ret, produced, consumed] = this.dctx.decompressStream(dst, src);
-      } catch (e) {
-        throw integrityError(`${this.label}: bad zstd data (${(e as Error).message})`);
-      }
-      src = src.subarray(consumed);
-      this.inFrame = ret !== 0;
-      if (produced > 0) this.sink(dst.subarray(0, produced));
-      if (src.length === 0 && (produced < dst.length || ret === 0)) break;
-    }
-  }
-
-  end(): void {
-    if (this.inFrame) throw integrityError(`${this.label}: zstd data ends in the middle of a frame`);
-  }
-}
-
 function checkDigest(label: string, ref: ObjectRef, hash: Hash, bytes: number): void {
   const got = hash.digest("hex");
   if (bytes !== ref.size) throw integrityError(`${label}: ${bytes} bytes stored, the seal says ${ref.size}`);
@@ -150,7 +112,7 @@ export async function decryptChunks(
 ): Promise<void> {
   const hash = createHash("sha256");
   let bytes = 0;
-  const zstd = ref.compression === "zstd" ? new ZstdDecoder(label, onPlaintext) : undefined;
+  const zstd = ref.compression === "zstd" ? new ZstdDecoder(label, onPlaintext, takeBuffer(ZSTD_DECODE_OUT_BYTES)) : undefined;
   const dec = new AgeDecryptor(identities, label, zstd ? (p) => zstd.push(p) : onPlaintext);
   try {
     await source((chunk) => {
