@@ -185,17 +185,17 @@ export class AgeIdentities {
     });
   }
 
+  /** The identity strings, to build the same AgeIdentities in a worker thread (pack/read-thread.ts). */
+  forWorker(): { identities: string[]; source?: string } {
+    return { identities: [...this.#keys], source: this.source };
+  }
+
   /**
    * Parses and checks the header (incl. MAC) via typage decryptHeader, returns the file key.
    * `header` is the exact header, up to and including the newline after the "--- " MAC line.
    * Throws IsnadError "config" when no identity matches, "integrity" for a bad header or MAC;
    * the messages carry no label (createAgeDecryptStream adds one).
    */
-  /** The identity strings, to build the same AgeIdentities in a worker thread (pack/read-thread.ts). */
-  forWorker(): { identities: string[]; source?: string } {
-    return { identities: [...this.#keys], source: this.source };
-  }
-
   async fileKeyFor(header: Uint8Array): Promise<Buffer> {
     let fileKey: Uint8Array;
     try {

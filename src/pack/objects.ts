@@ -8,9 +8,10 @@
 import * as fs from "node:fs";
 import { receiveMessageOnPort, MessageChannel, Worker } from "node:worker_threads";
 import { createAgeHeader } from "../crypto/age.js";
-import { IsnadError, internalError, type ErrorKind } from "../errors.js";
+import { internalError, type IsnadError } from "../errors.js";
 import { createStagingFile, EncryptedObjectWriter, stagingPath, type StagedObject } from "./object-writer.js";
 import { createRing, FRAME, RingProducer } from "./ring.js";
+import { rebuildError, threadUrl } from "./threads.js";
 import type { OpenObject, WriterThreadData, WriterThreadMessage } from "./writer-thread.js";
 
 /** One object being written: plaintext in, a staged file out. */
@@ -58,15 +59,6 @@ export class InlineObjects implements ObjectFactory {
   async close(): Promise<void> {}
 }
 
-/**
- * The worker file next to this module. Under vitest this module is TypeScript, which a Worker
- * cannot load, so the build's copy is used (`npm test` builds first).
- */
-function threadUrl(): URL {
-  const here = import.meta.url;
-  return here.endsWith(".ts") ? new URL("../../dist/src/pack/writer-thread.js", here) : new URL("./writer-thread.js", here);
-}
-
 export class ThreadedObjects implements ObjectFactory {
   private readonly worker: Worker;
   private readonly port: MessageChannel["port2"];
@@ -91,7 +83,7 @@ export class ThreadedObjects implements ObjectFactory {
     const { port1, port2 } = new MessageChannel();
     this.port = port2;
     this.ring = new RingProducer(sab, () => this.rethrow());
-    this.worker = new Worker(threadUrl(), { workerData: { ring: sab, port: port1 } satisfies WriterThreadData, transferList: [port1], trackUnmanagedFds: false });
+    this.worker = new Worker(threadUrl("writer-thread"), { workerData: { ring: sab, port: port1 } satisfies WriterThreadData, transferList: [port1], trackUnmanagedFds: false });
     this.worker.unref();
     this.exited = new Promise((resolve) => this.worker.once("exit", () => resolve()));
     // Errors reach us through the port; an error event (e.g. the file cannot load) still must not crash.
@@ -145,7 +137,7 @@ export class ThreadedObjects implements ObjectFactory {
     for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
       const msg = m.message as WriterThreadMessage;
       if ("error" in msg) {
-        this.error ??= new IsnadError((msg.error.kind as ErrorKind | undefined) ?? "internal", `pack writer thread: ${msg.error.message}`, { hint: msg.error.hint });
+        this.error ??= rebuildError(msg.error, "pack writer thread: ");
       } else {
         this.results.set(msg.stream, msg.object);
       }

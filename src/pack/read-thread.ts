@@ -7,6 +7,7 @@
 import { workerData, type MessagePort } from "node:worker_threads";
 import type { ObjectRef } from "../format/seal.js";
 import { FRAME, RingProducer } from "./ring.js";
+import { describeError, type ThreadError } from "./threads.js";
 
 export interface ReadThreadData {
   ring: SharedArrayBuffer;
@@ -24,22 +25,10 @@ export interface ReadJob {
   label: string;
 }
 
-export interface ThreadError {
-  kind?: string;
-  message: string;
-  hint?: string;
-  notFound?: boolean;
-}
-
 /** Body of a stream's finish frame (JSON). */
 export type ReadOutcome = { ok: true } | { cancelled: true } | { error: ThreadError };
 
 class Cancelled extends Error {}
-
-export function describeError(e: unknown): ThreadError {
-  const err = e as { kind?: string; message?: string; hint?: string; notFound?: boolean };
-  return { kind: err.kind, message: err.message ?? String(e), hint: err.hint, notFound: err.notFound };
-}
 
 const { ring, port, identities, source } = workerData as ReadThreadData;
 // The main thread never fails the ring while this thread waits for space: it always drains a stream to its end.

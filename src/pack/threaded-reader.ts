@@ -7,25 +7,14 @@
  */
 import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads";
 import type { AgeIdentities } from "../crypto/age.js";
-import { internalError, IsnadError, type ErrorKind } from "../errors.js";
+import { internalError } from "../errors.js";
 import type { ObjectRef } from "../format/seal.js";
-import { StorageError } from "../storage/storage.js";
-import type { ReadJob, ReadOutcome, ReadThreadData, ThreadError } from "./read-thread.js";
+import type { ReadJob, ReadOutcome, ReadThreadData } from "./read-thread.js";
 import { createRing, FRAME, RingConsumer } from "./ring.js";
+import { rebuildError, threadUrl, type ThreadError } from "./threads.js";
 
 /** 4 MiB: four 1 MiB reads of plaintext in flight; reading needs less slack than writing. */
 const READ_RING_BYTES = 4 << 20;
-
-/** Under vitest this module is TypeScript, which a Worker cannot load: the build's copy is used. */
-function threadUrl(): URL {
-  const here = import.meta.url;
-  return here.endsWith(".ts") ? new URL("../../dist/src/pack/read-thread.js", here) : new URL("./read-thread.js", here);
-}
-
-function rebuild(e: ThreadError): IsnadError {
-  if (e.notFound || e.kind === "storage") return new StorageError(e.message, { notFound: e.notFound, hint: e.hint });
-  return new IsnadError((e.kind as ErrorKind | undefined) ?? "internal", e.message, { hint: e.hint });
-}
 
 export class ThreadedReader {
   private readonly worker: Worker;
@@ -42,7 +31,7 @@ export class ThreadedReader {
     this.port.unref();
     this.consumer = new RingConsumer(sab);
     const data: ReadThreadData = { ring: sab, port: port1, ...identities.forWorker() };
-    this.worker = new Worker(threadUrl(), { workerData: data, transferList: [port1] });
+    this.worker = new Worker(threadUrl("read-thread"), { workerData: data, transferList: [port1] });
     this.worker.unref();
     // Errors reach us through the port and the ring's failed flag; the event must not crash.
     this.worker.on("error", () => undefined);
@@ -67,7 +56,7 @@ export class ThreadedReader {
     }
     if (failure) throw failure.error;
     if (!outcome || "cancelled" in outcome) throw internalError(`read thread: ${label} ended without an outcome`);
-    if ("error" in outcome) throw rebuild(outcome.error);
+    if ("error" in outcome) throw rebuildError(outcome.error);
   }
 
   /** Takes stream `stream`'s frames up to its finish frame. */
@@ -97,7 +86,7 @@ export class ThreadedReader {
 
   private threadFailed(): never {
     const m = receiveMessageOnPort(this.port)?.message as { error?: ThreadError } | undefined;
-    throw m?.error ? rebuild(m.error) : internalError("read thread stopped without saying why");
+    throw m?.error ? rebuildError(m.error) : internalError("read thread stopped without saying why");
   }
 
   terminate(): void {

@@ -7,6 +7,7 @@
  */
 import { workerData, type MessagePort } from "node:worker_threads";
 import { FRAME, RingConsumer } from "./ring.js";
+import { describeError, type ThreadError } from "./threads.js";
 import type { StagedObject } from "./object-writer.js";
 
 export interface WriterThreadData {
@@ -25,7 +26,7 @@ export interface OpenObject {
 
 export type WriterThreadMessage =
   | { stream: number; object: StagedObject }
-  | { error: { kind?: string; message: string; hint?: string } };
+  | { error: ThreadError };
 
 const { ring, port } = workerData as WriterThreadData;
 const consumer = new RingConsumer(ring);
@@ -62,8 +63,7 @@ try {
     }
   });
 } catch (e) {
-  const err = e as { kind?: string; message?: string; hint?: string };
-  port.postMessage({ error: { kind: err.kind, message: err.message ?? String(e), hint: err.hint } } satisfies WriterThreadMessage);
+  port.postMessage({ error: describeError(e) } satisfies WriterThreadMessage);
   consumer.fail();
 }
 port.close();
