@@ -76,7 +76,25 @@ export type DirManifestEntry = z.infer<typeof DirEntry>;
 export type SymlinkManifestEntry = z.infer<typeof SymlinkEntry>;
 
 export const encodeHeaderLine = (h: ManifestHeader): string => canonicalJson(h) + "\n";
-export const encodeEntryLine = (e: ManifestEntry): string => canonicalJson(e) + "\n";
+export const encodeEntryLine = (e: ManifestEntry): string => (e.type === "file" ? encodeFileEntry(e) : canonicalJson(e)) + "\n";
+
+/**
+ * canonicalJson of a file entry, written out field by field in sorted key order: the same bytes
+ * (test/format/manifest.test.ts compares them), without sorting keys for every one of a tree's
+ * files. Numbers must be safe integers, as canonicalJson demands.
+ */
+function encodeFileEntry(e: FileManifestEntry): string {
+  for (const n of [e.gid, e.mode, e.size, e.uid]) {
+    if (!Number.isSafeInteger(n)) throw new TypeError(`canonical JSON: ${n} is not a safe integer`);
+  }
+  const str = JSON.stringify;
+  return (
+    (e.changed === true ? '{"changed":true,' : "{") +
+    `"gid":${e.gid},` +
+    (e.member !== undefined ? `"member":${str(e.member)},` : "") +
+    `"mode":${e.mode},"mtime":${str(e.mtime)},"pack":${str(e.pack)},"path":${str(e.path)},"sha256":${str(e.sha256)},"size":${e.size},"type":"file","uid":${e.uid}}`
+  );
+}
 export const encodeEndLine = (entries: number): string => canonicalJson({ end: true, entries }) + "\n";
 
 /** Member name of a file entry inside its pack. */

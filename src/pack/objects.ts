@@ -38,6 +38,36 @@ export function finishObject(out: ObjectOutput): StagedObject {
   return out.result(true)!;
 }
 
+/**
+ * Text (manifest lines) into an object, gathered in one reused buffer: a tree of small files
+ * gives a line per file, and handing each over on its own would cost a copy and a call apiece.
+ */
+export class TextOutput {
+  private readonly buf = Buffer.allocUnsafe(64 * 1024);
+  private used = 0;
+
+  constructor(readonly out: ObjectOutput) {}
+
+  write(text: string): void {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8, so this much room is always enough.
+    if (this.used + text.length * 3 > this.buf.length) {
+      this.flush();
+      if (text.length * 3 > this.buf.length) {
+        this.out.write(Buffer.from(text, "utf8"));
+        return;
+      }
+    }
+    this.used += this.buf.write(text, this.used, "utf8");
+  }
+
+  /** Hands what is gathered to the object; call before end(). */
+  flush(): void {
+    if (this.used === 0) return;
+    this.out.write(this.buf.subarray(0, this.used));
+    this.used = 0;
+  }
+}
+
 export interface ObjectFactory {
   create(prefix: string, opts: { compress: boolean }): Promise<ObjectOutput>;
   /** Stops what is still running and drops unfinished objects. Safe to call twice. */

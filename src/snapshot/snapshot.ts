@@ -22,7 +22,7 @@ import {
 } from "../format/manifest.js";
 import { encodeSeal, sealSignedBytes, sha256Hex, type ObjectRef, type SealBody } from "../format/seal.js";
 import type { Signer } from "../keys/signer.js";
-import { finishObject, ThreadedObjects, type ObjectFactory, type ObjectOutput } from "../pack/objects.js";
+import { finishObject, TextOutput, ThreadedObjects, type ObjectFactory } from "../pack/objects.js";
 import { worthCompressing } from "../pack/compression.js";
 import { PackWriter, READ_BUFFER_BYTES, type FileIdentity } from "../pack/writer.js";
 import { processAlive } from "../repo/lock.js";
@@ -160,9 +160,9 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
   ];
   try {
     const manifest = await objects.create("manifest", { compress: false });
-    run.manifest = manifest;
-    manifest.write(
-      Buffer.from(
+    const text = new TextOutput(manifest);
+    run.manifest = text;
+    text.write(
         encodeHeaderLine({
           format: "isnad-manifest/1",
           repository: repo.config.id,
@@ -172,7 +172,6 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
           signer: signer.fingerprint,
           sources: sources.map(describeSource),
         }),
-      ),
     );
     for (const source of sources) {
       emit({ type: "source", label: source.label, kind: source.type });
@@ -186,7 +185,8 @@ export async function createSnapshot(opts: SnapshotOptions): Promise<SnapshotRes
       }
     }
     await run.closeAll();
-    manifest.write(Buffer.from(encodeEndLine(run.entryCount)));
+    text.write(encodeEndLine(run.entryCount));
+    text.flush();
     const staged = finishObject(manifest);
     await repo.storage.putFile(manifestKey(staged.id), staged.file);
 
@@ -300,7 +300,7 @@ const modeOf = (m: bigint): number => Number(m & 0o7777n);
 
 /** State of one run: the open pack, the entries waiting for its id, and the tallies. */
 class SnapshotRun {
-  manifest: ObjectOutput | undefined;
+  manifest: TextOutput | undefined;
   /** Two packs fill side by side: one zstd-compressed, one for content that does not compress. */
   private readonly open: { plain?: PackWriter; zstd?: PackWriter } = {};
   /** Entries not yet in the manifest, in walk order; file entries wait for their pack's id. */
@@ -549,6 +549,12 @@ class SnapshotRun {
   }
 
   private async push(e: ManifestEntry): Promise<void> {
+    // Nothing waits before it and it needs no pack id: written at once, as every entry of an
+    // unchanged tree is. (Held back, entries would outlive the young generation and cost GC time.)
+    if (this.pending.length === 0 && !(e.type === "file" && e.pack === "")) {
+      this.writeEntry(e);
+      return;
+    }
     this.pending.push(e);
     if (this.pending.length >= this.limits.maxPendingEntries) await this.closeAll();
   }
@@ -601,16 +607,20 @@ class SnapshotRun {
 
   /** Writes pending entries to the manifest, in order, up to the first one still waiting for its pack. */
   private flush(): void {
-    const m = this.manifest;
-    if (!m) throw internalError("manifest not open");
     let i = 0;
     for (; i < this.pending.length; i++) {
       const e = this.pending[i]!;
       if (e.type === "file" && e.pack === "") break;
-      m.write(Buffer.from(encodeEntryLine(e)));
-      this.entryCount++;
+      this.writeEntry(e);
     }
     this.pending = this.pending.slice(i);
+  }
+
+  private writeEntry(e: ManifestEntry): void {
+    const m = this.manifest;
+    if (!m) throw internalError("manifest not open");
+    m.write(encodeEntryLine(e));
+    this.entryCount++;
   }
 
   /** Drops staging files of anything not yet stored (after an error, or as a no-op on success). */
@@ -618,6 +628,6 @@ class SnapshotRun {
     this.open.plain?.abort();
     this.open.zstd?.abort();
     for (const pack of this.closing) pack.abort();
-    this.manifest?.abort();
+    this.manifest?.out.abort();
   }
 }

@@ -162,6 +162,18 @@ describe("encode*Line", () => {
     expect(encodeEndLine(12)).toBe('{"end":true,"entries":12}\n');
   });
 
+  it("a file entry is written field by field, yet byte for byte canonicalJson, with every optional field and odd strings", () => {
+    const paths = ["a", 'quo"te\\back', "tab\tnl\n", "é/日本/😀", "\u0001ctl", "\u2028sep"];
+    for (const p of paths) {
+      for (const extra of [{}, { member: `${p}-other` }, { changed: true as const }, { member: "m", changed: true as const }]) {
+        const e = { ...file(p), ...extra, mode: 0o4755, uid: 4294967294, gid: 0, size: Number.MAX_SAFE_INTEGER, mtime: "-1" } as ManifestEntry;
+        expect(encodeEntryLine(e)).toBe(canonicalJson(e) + "\n");
+      }
+    }
+    expect(() => encodeEntryLine({ ...file("a"), size: 2 ** 53 } as ManifestEntry)).toThrow(/not a safe integer/);
+    expect(() => encodeEntryLine({ ...file("a"), uid: 1.5 } as ManifestEntry)).toThrow(/not a safe integer/);
+  });
+
   it("round trip through the parser", async () => {
     const entries = ["a", "a/b", "a.txt", "b", "é"].map(file);
     const text = encodeHeaderLine(HEADER) + entries.map(encodeEntryLine).join("") + encodeEndLine(entries.length);
