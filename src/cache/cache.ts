@@ -13,11 +13,14 @@
  *
  * Two files, JSON Lines, each starting with a header line naming its format and the repository:
  *
- * - `files.v1.jsonl`: `[path, size, mtime ns, ctime ns, inode, sha256]` per regular file, in walk
- *   order (sources/order.ts). A snapshot walks in the same order, so it merge-joins this file with
- *   the walk while streaming: O(1) memory whatever the tree's size.
+ * - `files.v2.jsonl`: `[path, size, mtime ns, ctime ns, inode, sha256, pack id]` per regular
+ *   file, plus the member name when it is not the path, in walk order (sources/order.ts). A
+ *   snapshot walks in the same order, so it merge-joins this file with the walk while streaming:
+ *   O(1) memory whatever the tree's size. An unchanged file needs nothing else.
  * - `content.v1.jsonl`: `[sha256, pack id, member, size]` per stored content. Looked up at random,
- *   so it is held in memory (see ContentIndex for the cost per entry).
+ *   so it is held in memory (see ContentIndex for the cost per entry). It is loaded only when a
+ *   file has to be read (is its content stored already?), and rewritten only if it changed: a run
+ *   that finds nothing changed neither reads nor writes it.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -28,9 +31,11 @@ import { userCacheDir } from "../keys/paths.js";
 import { processAlive } from "../repo/lock.js";
 import { comparePaths } from "../sources/order.js";
 
-export const FILES_FORMAT = "isnad-cache-files/1";
+export const FILES_FORMAT = "isnad-cache-files/2";
 export const CONTENT_FORMAT = "isnad-cache-content/1";
-export const FILES_NAME = "files.v1.jsonl";
+export const FILES_NAME = "files.v2.jsonl";
+/** Files of earlier formats, removed when a new cache is committed. */
+const OLD_FILES_NAMES = ["files.v1.jsonl"];
 export const CONTENT_NAME = "content.v1.jsonl";
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -43,6 +48,12 @@ export interface CachedFile {
   ctimeNs: bigint;
   ino: bigint;
   sha256: string;
+}
+
+/** A cached file and where its content is stored. */
+export interface CachedRecord extends CachedFile {
+  pack: string;
+  member: string;
 }
 
 /** Where a content is stored: a pack (by id, or a pack of this run still open) and its member name. */
@@ -71,6 +82,8 @@ export class ContentIndex<P extends object> {
   private readonly openPacks = new Map<number, P>();
   /** Sizes of every known content: a file whose size is none of them cannot be a duplicate. */
   private readonly sizes = new Set<number>();
+  /** Whether anything was added since it was loaded (else its file need not be written again). */
+  changed = false;
 
   get size(): number {
     return this.slots.size;
@@ -107,6 +120,7 @@ export class ContentIndex<P extends object> {
     this.memberOf.push(member);
     this.sizeOf.push(size);
     this.sizes.add(size);
+    this.changed = true;
   }
 
   /** A pack of this run was stored: its entries now have an id. */
@@ -194,11 +208,11 @@ export interface CacheOptions {
  * none or it was ignored ("empty"), or the cache is off for this run ("off").
  */
 export class SnapshotCache<P extends object> {
-  readonly content = new ContentIndex<P>();
+  private contentIndex: ContentIndex<P> | undefined;
   state: CacheState = "empty";
   private reader: LineReader | undefined;
   private readerFd: number | undefined;
-  private pendingOld: { path: string; file: CachedFile } | undefined;
+  private pendingOld: { path: string; file: CachedRecord } | undefined;
   private lastOld: string | undefined;
   private out: { fd: number; tmp: string; buf: string[]; bytes: number } | undefined;
   private lastNew: string | undefined;
@@ -238,9 +252,18 @@ export class SnapshotCache<P extends object> {
       c.state = "off";
       return c;
     }
-    c.loadContent();
     if (!opts.rehash) c.openFiles();
     return c;
+  }
+
+  /** Content already stored, by hash: read from the cache on first use. */
+  get content(): ContentIndex<P> {
+    if (!this.contentIndex) {
+      this.contentIndex = new ContentIndex<P>();
+      if (this.dir && this.state !== "off") this.loadContent();
+      this.contentIndex.changed = false;
+    }
+    return this.contentIndex;
   }
 
   private loadContent(): void {
@@ -252,6 +275,8 @@ export class SnapshotCache<P extends object> {
       if (errnoCode(e) !== "ENOENT") this.opts.warn(file, `ignoring the cache file ${file}: ${messageOf(e)}`);
       return;
     }
+    const index = this.contentIndex!;
+    let dropped = false;
     const r = new LineReader(fd);
     try {
       const why = parseHeader(r.next(), CONTENT_FORMAT, this.opts.repoId);
@@ -265,17 +290,23 @@ export class SnapshotCache<P extends object> {
           throw new Error(`line ${r.lineNo} is malformed`);
         }
         // A pack no valid seal lists (pruned, never sealed, another repository's) is never trusted.
-        if (this.opts.validPacks.has(v[1])) this.content.add(v[0], v[1], v[2], v[3] as number);
+        if (this.opts.validPacks.has(v[1])) index.add(v[0], v[1], v[2], v[3] as number);
+        else dropped = true;
       }
       this.state = "used";
     } catch (e) {
       this.opts.warn(file, `ignoring the corrupt cache file ${file}: ${messageOf(e)}; content already stored may be stored again`);
       // Entries read before the bad line came from a file that cannot be trusted either.
-      (this as { content: ContentIndex<P> }).content = new ContentIndex<P>();
+      this.contentIndex = new ContentIndex<P>();
+      dropped = true;
     } finally {
       fs.closeSync(fd);
     }
+    this.contentDropped = dropped;
   }
+
+  /** Entries of the content file were left out when loading: it must be written again. */
+  private contentDropped = false;
 
   private openFiles(): void {
     const file = path.join(this.dir!, FILES_NAME);
@@ -303,7 +334,7 @@ export class SnapshotCache<P extends object> {
    * The cached record of `p`, if any. Calls must come in walk order (each path after the one
    * before); the old file is read forward only, so memory stays O(1).
    */
-  lookup(p: string): CachedFile | undefined {
+  lookup(p: string): CachedRecord | undefined {
     while (this.reader || this.pendingOld) {
       if (!this.pendingOld) {
         const line = this.reader!.next();
@@ -329,11 +360,13 @@ export class SnapshotCache<P extends object> {
   }
 
   /** Records a regular file for the next run. Calls must come in walk order; others are dropped. */
-  record(p: string, f: CachedFile): void {
+  record(p: string, f: CachedFile, pack: string, member: string): void {
     if (!this.out) return;
     if (this.lastNew !== undefined && comparePaths(this.lastNew, p) >= 0) return;
     this.lastNew = p;
-    this.append(JSON.stringify([p, f.size.toString(), f.mtimeNs.toString(), f.ctimeNs.toString(), f.ino.toString(), f.sha256]) + "\n");
+    const fields = [p, f.size.toString(), f.mtimeNs.toString(), f.ctimeNs.toString(), f.ino.toString(), f.sha256, pack];
+    if (member !== p) fields.push(member);
+    this.append(JSON.stringify(fields) + "\n");
   }
 
   private append(line: string): void {
@@ -378,6 +411,18 @@ export class SnapshotCache<P extends object> {
     if (this.out) fs.fsyncSync(this.out.fd);
     const filesTmp = this.closeOut(true);
     if (!filesTmp) return;
+    const index = this.contentIndex;
+    if (!index || (!index.changed && !this.contentDropped)) {
+      // The content file is as it was (or was not needed this run): only the files part is new.
+      try {
+        fs.renameSync(filesTmp, path.join(this.dir, FILES_NAME));
+        this.removeOldFormats();
+      } catch (e) {
+        fs.rmSync(filesTmp, { force: true });
+        this.opts.warn(this.dir, `cannot write the cache in ${this.dir}: ${messageOf(e)}; the next snapshot will read every file again`);
+      }
+      return;
+    }
     const contentTmp = path.join(this.dir, `content-${process.pid}-${randomBytes(4).toString("hex")}.tmp`);
     try {
       const fd = fs.openSync(contentTmp, "wx", 0o600);
@@ -390,7 +435,7 @@ export class SnapshotCache<P extends object> {
           chunk = [];
           bytes = 0;
         };
-        for (const line of this.content.lines()) {
+        for (const line of index.lines()) {
           chunk.push(line);
           bytes += line.length;
           if (bytes >= 256 * 1024) write();
@@ -400,14 +445,18 @@ export class SnapshotCache<P extends object> {
       } finally {
         fs.closeSync(fd);
       }
-      // Content first: a files part newer than the content part only costs re-storing, never a wrong reference.
       fs.renameSync(contentTmp, path.join(this.dir, CONTENT_NAME));
       fs.renameSync(filesTmp, path.join(this.dir, FILES_NAME));
+      this.removeOldFormats();
     } catch (e) {
       fs.rmSync(contentTmp, { force: true });
       fs.rmSync(filesTmp, { force: true });
       this.opts.warn(this.dir, `cannot write the cache in ${this.dir}: ${messageOf(e)}; the next snapshot will read every file again`);
     }
+  }
+
+  private removeOldFormats(): void {
+    for (const name of OLD_FILES_NAMES) fs.rmSync(path.join(this.dir!, name), { force: true });
   }
 
   /** Drops what this run wrote (the snapshot failed): the old cache stays as it was. */
@@ -417,19 +466,29 @@ export class SnapshotCache<P extends object> {
   }
 }
 
-function parseFileLine(line: string): { path: string; file: CachedFile } | undefined {
+function parseFileLine(line: string): { path: string; file: CachedRecord } | undefined {
   let v: unknown;
   try {
     v = JSON.parse(line);
   } catch {
     return undefined;
   }
-  if (!Array.isArray(v) || v.length !== 6 || typeof v[0] !== "string" || v[0] === "") return undefined;
+  if (!Array.isArray(v) || (v.length !== 7 && v.length !== 8) || typeof v[0] !== "string" || v[0] === "") return undefined;
   for (let i = 1; i < 5; i++) if (typeof v[i] !== "string" || !INT.test(v[i] as string)) return undefined;
-  if (typeof v[5] !== "string" || !HEX64.test(v[5])) return undefined;
+  if (typeof v[5] !== "string" || !HEX64.test(v[5]) || typeof v[6] !== "string" || !HEX64.test(v[6])) return undefined;
+  const member = v.length === 8 ? v[7] : v[0];
+  if (typeof member !== "string" || member === "") return undefined;
   return {
     path: v[0],
-    file: { size: BigInt(v[1] as string), mtimeNs: BigInt(v[2] as string), ctimeNs: BigInt(v[3] as string), ino: BigInt(v[4] as string), sha256: v[5] },
+    file: {
+      size: BigInt(v[1] as string),
+      mtimeNs: BigInt(v[2] as string),
+      ctimeNs: BigInt(v[3] as string),
+      ino: BigInt(v[4] as string),
+      sha256: v[5],
+      pack: v[6],
+      member,
+    },
   };
 }
 

@@ -305,6 +305,8 @@ class SnapshotRun {
   private readonly open: { plain?: PackWriter; zstd?: PackWriter } = {};
   /** Entries not yet in the manifest, in walk order; file entries wait for their pack's id. */
   private pending: ManifestEntry[] = [];
+  /** What the cache is to remember of each pending entry's file, if anything. */
+  private pendingRecs: Array<CachedFile | undefined> = [];
   private readonly waiting = new Map<PackWriter, FileManifestEntry[]>();
   /** Packs ended and not yet stored, oldest first (the writer thread may still be completing them). */
   private closing: PackWriter[] = [];
@@ -406,8 +408,7 @@ class SnapshotRun {
       const loc = sha === undefined ? undefined : this.cache.content.get(sha);
       if (sha !== undefined && loc && loc.size === size && (await this.usable(loc)) && sameFile(fs.fstatSync(fd, { bigint: true }), identity)) {
         this.incremental.reused++;
-        await this.reference(p, st, sha, loc, how.commandOutput);
-        if (cacheable) this.cache.record(p, { ...identity, sha256: sha });
+        await this.reference(p, st, sha, loc, how.commandOutput, cacheable ? { ...identity, sha256: sha } : undefined);
         return;
       }
       const pack = await this.openPack(worthCompressing(p, head));
@@ -422,13 +423,11 @@ class SnapshotRun {
         this.stats.changed++;
         this.changed.push(p);
         this.emit({ type: "warning", path: p, message: "changed while being read; stored as read, flagged in the manifest" });
-      } else if (cacheable) {
-        this.cache.record(p, { ...identity, sha256: added.sha256 });
       }
       const entry = this.fileEntry(p, st, added.size, added.sha256, how.commandOutput);
       if (added.changed) entry.changed = true;
       this.waiting.get(pack)!.push(entry);
-      await this.push(entry);
+      await this.push(entry, !added.changed && cacheable ? { ...identity, sha256: added.sha256 } : undefined);
       this.progress();
       if (pack.tarBytes >= this.limits.packTargetBytes) await this.closePack(pack);
       else if (this.closing.length) await this.storeFinished(false);
@@ -444,17 +443,27 @@ class SnapshotRun {
    */
   private async addUnchanged(p: string, st: fs.BigIntStats): Promise<boolean> {
     const c = this.cache.lookup(p);
-    if (!c || !sameFile(st, c)) return false;
-    const loc = this.cache.content.get(c.sha256);
-    if (!loc || loc.size !== Number(st.size) || !(await this.usable(loc))) return false; // its pack is gone: read and store it again
+    // A pack no valid seal lists (pruned since) or that storage lost: read and store the file again.
+    if (!c || !sameFile(st, c) || !this.validPacks.has(c.pack)) return false;
+    const loc: ContentLocation<PackWriter> = { pack: c.pack, open: undefined, member: c.member, size: Number(c.size) };
+    if (!(await this.usable(loc))) return false;
     this.incremental.unchanged++;
-    await this.reference(p, st, c.sha256, loc, false);
-    this.cache.record(p, c);
+    await this.reference(p, st, c.sha256, loc, false, c);
     return true;
   }
 
-  /** Adds an entry whose content is already stored at loc (an earlier pack, or one of this run). */
-  private async reference(p: string, st: fs.BigIntStats, sha256: string, loc: ContentLocation<PackWriter>, commandOutput?: boolean): Promise<void> {
+  /**
+   * Adds an entry whose content is already stored at loc (an earlier pack, or one of this run).
+   * `rec`: what the cache should remember of the file, once the entry has its pack.
+   */
+  private async reference(
+    p: string,
+    st: fs.BigIntStats,
+    sha256: string,
+    loc: ContentLocation<PackWriter>,
+    commandOutput: boolean | undefined,
+    rec: CachedFile | undefined,
+  ): Promise<void> {
     const entry = this.fileEntry(p, st, loc.size, sha256, commandOutput);
     if (loc.member !== p) entry.member = loc.member;
     this.stats.files++;
@@ -465,7 +474,7 @@ class SnapshotRun {
       entry.pack = loc.pack;
       this.listPack(loc.pack);
     }
-    await this.push(entry);
+    await this.push(entry, rec);
     this.progress();
   }
 
@@ -548,14 +557,16 @@ class SnapshotRun {
     return pack;
   }
 
-  private async push(e: ManifestEntry): Promise<void> {
+  /** `rec`: for a file entry, what the cache should remember of the file (recorded with the pack id). */
+  private async push(e: ManifestEntry, rec?: CachedFile): Promise<void> {
     // Nothing waits before it and it needs no pack id: written at once, as every entry of an
     // unchanged tree is. (Held back, entries would outlive the young generation and cost GC time.)
     if (this.pending.length === 0 && !(e.type === "file" && e.pack === "")) {
-      this.writeEntry(e);
+      this.writeEntry(e, rec);
       return;
     }
     this.pending.push(e);
+    this.pendingRecs.push(rec);
     if (this.pending.length >= this.limits.maxPendingEntries) await this.closeAll();
   }
 
@@ -611,16 +622,19 @@ class SnapshotRun {
     for (; i < this.pending.length; i++) {
       const e = this.pending[i]!;
       if (e.type === "file" && e.pack === "") break;
-      this.writeEntry(e);
+      this.writeEntry(e, this.pendingRecs[i]);
     }
     this.pending = this.pending.slice(i);
+    this.pendingRecs = this.pendingRecs.slice(i);
   }
 
-  private writeEntry(e: ManifestEntry): void {
+  /** Writes an entry to the manifest and, for a file, its record to the cache (both in walk order). */
+  private writeEntry(e: ManifestEntry, rec: CachedFile | undefined): void {
     const m = this.manifest;
     if (!m) throw internalError("manifest not open");
     m.write(encodeEntryLine(e));
     this.entryCount++;
+    if (rec && e.type === "file") this.cache.record(e.path, rec, e.pack, e.member ?? e.path);
   }
 
   /** Drops staging files of anything not yet stored (after an error, or as a no-op on success). */

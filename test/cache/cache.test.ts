@@ -35,7 +35,7 @@ function seed(paths: string[]): void {
   const c = open();
   for (const [i, p] of paths.entries()) {
     c.content.add(sha(String(i % 10)), PACK_A, p, i);
-    c.record(p, file(i, sha(String(i % 10))));
+    c.record(p, file(i, sha(String(i % 10))), PACK_A, p);
   }
   c.commit();
 }
@@ -46,7 +46,7 @@ describe("SnapshotCache", () => {
     const c = open();
     expect(c.state).toBe("used");
     expect(c.lookup("r")).toBeUndefined();
-    expect(c.lookup("s/a")?.sha256).toBe(sha("1"));
+    expect(c.lookup("s/a")).toMatchObject({ sha256: sha("1"), pack: PACK_A, member: "s/a" });
     expect(c.lookup("s/a/y")).toBeUndefined(); // between s/a and s/a/z: s/a/z stays for later
     expect(c.lookup("s/a/z")?.sha256).toBe(sha("2"));
     expect(c.lookup("s/b")?.size).toBe(4n); // s/a.txt passed over
@@ -85,16 +85,16 @@ describe("SnapshotCache", () => {
   it("stops using a path part that is out of order, and drops a content part with a bad line", () => {
     seed(["s/a", "s/b"]);
     const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
-    const files = fs.readFileSync(path.join(dir, "files.v1.jsonl"), "utf8").trimEnd().split("\n");
-    fs.writeFileSync(path.join(dir, "files.v1.jsonl"), [files[0], files[2], files[1]].join("\n") + "\n");
+    const files = fs.readFileSync(path.join(dir, "files.v2.jsonl"), "utf8").trimEnd().split("\n");
+    fs.writeFileSync(path.join(dir, "files.v2.jsonl"), [files[0], files[2], files[1]].join("\n") + "\n");
     fs.appendFileSync(path.join(dir, "content.v1.jsonl"), '["nothex","x","y",1]\n');
     const c = open();
     expect(c.lookup("s/a")).toBeUndefined(); // s/b comes first: s/a is not found
     expect(c.lookup("s/b")?.sha256).toBe(sha("1"));
-    expect(warned).toEqual([expect.stringContaining("content.v1.jsonl")]);
+    expect(warned).toEqual([]);
     expect(c.lookup("s/c")).toBeUndefined(); // reading on finds s/a after s/b: the rest is dropped
-    expect(c.content.size).toBe(0);
-    expect(warned.some((w) => w.includes("files.v1.jsonl"))).toBe(true);
+    expect(c.content.size).toBe(0); // the content part is read now, on first use
+    expect(warned.some((w) => w.includes("files.v2.jsonl"))).toBe(true);
     expect(warned.some((w) => w.includes("content.v1.jsonl") && w.includes("line 4"))).toBe(true);
     c.discard();
   });
@@ -111,14 +111,74 @@ describe("SnapshotCache", () => {
     expect(open([PACK_B]).content.get(sha("9"))?.pack).toBe(PACK_B);
   });
 
+  it("a record keeps its pack and, when it differs from the path, its member name", () => {
+    const c = open();
+    c.record("s/a", file(1, sha("1")), PACK_A, "s/a");
+    c.record("s/b", file(2, sha("2")), PACK_B, "t/elsewhere");
+    c.commit();
+    const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
+    const lines = fs.readFileSync(path.join(dir, "files.v2.jsonl"), "utf8").trimEnd().split("\n");
+    expect(JSON.parse(lines[0]!)).toEqual({ format: "isnad-cache-files/2", repository: REPO });
+    expect(JSON.parse(lines[1]!)).toEqual(["s/a", "1", "1", "2", "3", sha("1"), PACK_A]);
+    expect(JSON.parse(lines[2]!)).toEqual(["s/b", "2", "1", "2", "3", sha("2"), PACK_B, "t/elsewhere"]);
+    const again = open();
+    expect(again.lookup("s/a")).toMatchObject({ pack: PACK_A, member: "s/a", size: 1n });
+    expect(again.lookup("s/b")).toMatchObject({ pack: PACK_B, member: "t/elsewhere", size: 2n });
+    again.discard();
+  });
+
+  it("reads the content part only when asked, and writes it again only if it changed", () => {
+    seed(["s/a", "s/b"]);
+    const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
+    const content = path.join(dir, "content.v1.jsonl");
+    // Not asked: a broken content file is neither read (no warning) nor replaced.
+    fs.appendFileSync(content, "not json\n");
+    const untouched = fs.readFileSync(content, "utf8");
+    const c1 = open();
+    c1.lookup("s/a");
+    c1.commit();
+    expect(warned).toEqual([]);
+    expect(fs.readFileSync(content, "utf8")).toBe(untouched);
+    // Asked: the bad file is dropped with a warning and written again (empty, as nothing was added).
+    const c2 = open();
+    expect(c2.content.size).toBe(0);
+    c2.commit();
+    expect(warned).toEqual([expect.stringContaining("content.v1.jsonl")]);
+    expect(fs.readFileSync(content, "utf8").trimEnd().split("\n")).toHaveLength(1);
+    // Read and unchanged: the file is left as it was (same inode).
+    seed(["s/a"]);
+    const ino = fs.statSync(content).ino;
+    const c3 = open();
+    expect(c3.content.size).toBe(1);
+    c3.commit();
+    expect(fs.statSync(content).ino).toBe(ino);
+    // A pack no valid seal lists any more: its entries leave the file.
+    const c4 = open([PACK_B]);
+    expect(c4.content.size).toBe(0);
+    c4.commit();
+    expect(fs.readFileSync(content, "utf8").trimEnd().split("\n")).toHaveLength(1);
+  });
+
+  it("a cache of the first format is not read, and goes when a new one is committed", () => {
+    const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
+    fs.mkdirSync(dir, { recursive: true });
+    const old = path.join(dir, "files.v1.jsonl");
+    fs.writeFileSync(old, JSON.stringify({ format: "isnad-cache-files/1", repository: REPO }) + "\n" + JSON.stringify(["s/a", "1", "1", "2", "3", sha("1")]) + "\n");
+    const c = open();
+    expect(c.lookup("s/a")).toBeUndefined();
+    c.commit();
+    expect(fs.existsSync(old)).toBe(false);
+    expect(warned).toEqual([]);
+  });
+
   it("discard leaves the old cache as it was and no temporary file", () => {
     seed(["s/a"]);
     const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
-    const before = fs.readFileSync(path.join(dir, "files.v1.jsonl"), "utf8");
+    const before = fs.readFileSync(path.join(dir, "files.v2.jsonl"), "utf8");
     const c = open();
-    c.record("s/z", file(1, sha("e")));
+    c.record("s/z", file(1, sha("e")), PACK_A, "s/z");
     c.discard();
-    expect(fs.readFileSync(path.join(dir, "files.v1.jsonl"), "utf8")).toBe(before);
-    expect(fs.readdirSync(dir).sort()).toEqual(["content.v1.jsonl", "files.v1.jsonl"]);
+    expect(fs.readFileSync(path.join(dir, "files.v2.jsonl"), "utf8")).toBe(before);
+    expect(fs.readdirSync(dir).sort()).toEqual(["content.v1.jsonl", "files.v2.jsonl"]);
   });
 });

@@ -146,7 +146,7 @@ async function snapshotCompletes(): Promise<Snap> {
   // pack), then tail.bin in a second plain pack, and the small text notes in a compressed one.
   expect(s.packs.length).toBe(3);
   const cache = fs.readdirSync(path.join(sb.env["XDG_CACHE_HOME"]!, "isnad", JSON.parse(fs.readFileSync(path.join(t.repo, "isnad.json"), "utf8")).id));
-  expect(cache.sort()).toEqual(["content.v1.jsonl", "files.v1.jsonl"]);
+  expect(cache.sort()).toEqual(["content.v1.jsonl", "files.v2.jsonl"]);
   done.push(s);
   return s;
 }

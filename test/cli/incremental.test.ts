@@ -144,11 +144,11 @@ describe("incremental snapshots", () => {
     fs.writeFileSync(f, "alice,999\n");
     fs.utimesSync(f, mtime, mtime);
     const st = fs.statSync(f, { bigint: true });
-    const filesCache = path.join(cacheDir(), "files.v1.jsonl");
+    const filesCache = path.join(cacheDir(), "files.v2.jsonl");
     const lines = fs.readFileSync(filesCache, "utf8").split("\n");
     const at = lines.findIndex((l) => l.startsWith('["site/ledger.csv"'));
     const rec = JSON.parse(lines[at]!) as string[];
-    lines[at] = JSON.stringify([rec[0], st.size.toString(), st.mtimeNs.toString(), st.ctimeNs.toString(), st.ino.toString(), rec[5]]);
+    lines[at] = JSON.stringify([rec[0], st.size.toString(), st.mtimeNs.toString(), st.ctimeNs.toString(), st.ino.toString(), ...rec.slice(5)]);
     fs.writeFileSync(filesCache, lines.join("\n"));
 
     // What this shows: a snapshot without --rehash trusts the cache and records the old content
@@ -179,7 +179,7 @@ describe("incremental snapshots", () => {
     fs.writeFileSync(path.join(src, "b.txt"), "b\n".repeat(1000));
     await snapshot();
     expect(fs.statSync(cacheDir()).mode & 0o777).toBe(0o700);
-    expect(fs.statSync(path.join(cacheDir(), "files.v1.jsonl")).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(cacheDir(), "files.v2.jsonl")).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(cacheDir(), "content.v1.jsonl")).mode & 0o777).toBe(0o600);
     fs.rmSync(path.join(sb.env["XDG_CACHE_HOME"]!, "isnad"), { recursive: true });
     const next = await snapshot();
@@ -212,11 +212,11 @@ describe("incremental snapshots", () => {
 
     await snapshot(); // a good cache
     fs.writeFileSync(path.join(cacheDir(), "content.v1.jsonl"), '{"format":"isnad-cache-content/1"\n garbage');
-    fs.writeFileSync(path.join(cacheDir(), "files.v1.jsonl"), "\0\0\0 not json");
+    fs.writeFileSync(path.join(cacheDir(), "files.v2.jsonl"), "\0\0\0 not json");
     const corrupt = await snapshot();
     const w = warnings(corrupt.stderr);
     expect(w.some((m) => m.includes("content.v1.jsonl"))).toBe(true);
-    expect(w.some((m) => m.includes("files.v1.jsonl"))).toBe(true);
+    expect(w.some((m) => m.includes("files.v2.jsonl"))).toBe(true);
     expect(corrupt.incremental).toMatchObject({ unchanged: 0, stored: 1, reused: 1 });
     const healed = await snapshot();
     expect(healed.incremental).toMatchObject({ unchanged: 2, stored: 0 });
