@@ -8,6 +8,7 @@
  * so that the pack writer thread can encrypt without loading any of that.
  */
 import { createCipheriv, createSecretKey, hkdfSync, randomBytes } from "node:crypto";
+import { chunkDone } from "./chunk-garbage.js";
 import type { KeyObject } from "node:crypto";
 import { internalError } from "../errors.js";
 
@@ -143,6 +144,7 @@ export class AgeEncryptor {
       this.#emit(ciphertext);
     }
     this.#emit(cipher.getAuthTag());
+    chunkDone();
   }
 
   #emit(chunk: Buffer): void {

@@ -11,6 +11,7 @@
  */
 
 import { createDecipheriv, createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
+import { chunkDone } from "./chunk-garbage.js";
 import type { KeyObject } from "node:crypto";
 import { Transform } from "node:stream";
 import type { TransformCallback } from "node:stream";
@@ -145,6 +146,8 @@ function openChunk(key: KeyObject, nonce: Buffer, counter: number, last: boolean
     decipher.final();
   } catch {
     return null;
+  } finally {
+    chunkDone();
   }
   return plaintext;
 }
