@@ -39,6 +39,8 @@ const OLD_FILES_NAMES = ["files.v1.jsonl"];
 export const CONTENT_NAME = "content.v1.jsonl";
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/** The files part is written through one reused buffer of this size. */
+const OUT_BYTES = 256 * 1024;
 const INT = /^\d+$/;
 
 /** What the cache remembers of a regular file: enough to tell "unchanged" without reading it. */
@@ -214,7 +216,7 @@ export class SnapshotCache<P extends object> {
   private readerFd: number | undefined;
   private pendingOld: { path: string; file: CachedRecord } | undefined;
   private lastOld: string | undefined;
-  private out: { fd: number; tmp: string; buf: string[]; bytes: number } | undefined;
+  private out: { fd: number; tmp: string; buf: Buffer; used: number } | undefined;
   private lastNew: string | undefined;
 
   private constructor(
@@ -244,7 +246,7 @@ export class SnapshotCache<P extends object> {
     try {
       const tmp = path.join(dir, `files-${process.pid}-${randomBytes(4).toString("hex")}.tmp`);
       const fd = fs.openSync(tmp, "wx", 0o600);
-      c.out = { fd, tmp, buf: [], bytes: 0 };
+      c.out = { fd, tmp, buf: Buffer.allocUnsafe(OUT_BYTES), used: 0 };
       c.append(JSON.stringify({ format: FILES_FORMAT, repository: opts.repoId }) + "\n");
     } catch (e) {
       opts.warn(dir, `cannot write to the cache folder ${dir}: ${messageOf(e)}; running without the cache (every file is read and hashed)`);
@@ -361,27 +363,43 @@ export class SnapshotCache<P extends object> {
 
   /** Records a regular file for the next run. Calls must come in walk order; others are dropped. */
   record(p: string, f: CachedFile, pack: string, member: string): void {
+    const { record, recordTail } = recordParts(p, f, member);
+    this.recordLine(p, record + "," + JSON.stringify(pack) + recordTail);
+  }
+
+  /** record() of a file whose record was held (recordParts) while its pack was being written. */
+  recordLine(p: string, line: string): void {
     if (!this.out) return;
     if (this.lastNew !== undefined && comparePaths(this.lastNew, p) >= 0) return;
     this.lastNew = p;
-    const fields = [p, f.size.toString(), f.mtimeNs.toString(), f.ctimeNs.toString(), f.ino.toString(), f.sha256, pack];
-    if (member !== p) fields.push(member);
-    this.append(JSON.stringify(fields) + "\n");
+    this.append(line);
   }
 
   private append(line: string): void {
     const out = this.out!;
-    out.buf.push(line);
-    out.bytes += line.length;
-    if (out.bytes >= 256 * 1024) this.flushOut();
+    // A UTF-16 code unit is at most 3 bytes of UTF-8; a line longer than the buffer goes on its own.
+    if (out.used + line.length * 3 > out.buf.length) {
+      this.flushOut();
+      if (!this.out) return;
+      if (line.length * 3 > out.buf.length) {
+        this.writeOut(Buffer.from(line, "utf8"));
+        return;
+      }
+    }
+    out.used += out.buf.write(line, out.used, "utf8");
   }
 
   private flushOut(): void {
     const out = this.out;
-    if (!out || out.buf.length === 0) return;
-    const data = Buffer.from(out.buf.join(""), "utf8");
-    out.buf = [];
-    out.bytes = 0;
+    if (!out || out.used === 0) return;
+    const data = out.buf.subarray(0, out.used);
+    out.used = 0;
+    this.writeOut(data);
+  }
+
+  private writeOut(data: Buffer): void {
+    const out = this.out;
+    if (!out) return;
     try {
       for (let off = 0; off < data.length; ) off += fs.writeSync(out.fd, data, off);
     } catch (e) {
@@ -464,6 +482,17 @@ export class SnapshotCache<P extends object> {
     if (this.readerFd !== undefined) this.dropFiles();
     this.closeOut(false);
   }
+}
+
+/**
+ * A file's record as the two parts around its pack id: `record + "," + JSON(pack id) + recordTail`
+ * is its line, so a record can wait as text while its pack is being written.
+ */
+export function recordParts(p: string, f: CachedFile, member: string): { record: string; recordTail: string } {
+  return {
+    record: JSON.stringify([p, f.size.toString(), f.mtimeNs.toString(), f.ctimeNs.toString(), f.ino.toString(), f.sha256]).slice(0, -1),
+    recordTail: (member !== p ? "," + JSON.stringify(member) : "") + "]\n",
+  };
 }
 
 function parseFileLine(line: string): { path: string; file: CachedRecord } | undefined {

@@ -1,1 +1,1 @@
-export { SnapshotCache, ContentIndex, type CachedFile, type CachedRecord, type CacheState, type ContentLocation } from "./cache.js";
+export { SnapshotCache, ContentIndex, recordParts, type CachedFile, type CachedRecord, type CacheState, type ContentLocation } from "./cache.js";

@@ -76,7 +76,7 @@ export type DirManifestEntry = z.infer<typeof DirEntry>;
 export type SymlinkManifestEntry = z.infer<typeof SymlinkEntry>;
 
 export const encodeHeaderLine = (h: ManifestHeader): string => canonicalJson(h) + "\n";
-export const encodeEntryLine = (e: ManifestEntry): string => (e.type === "file" ? encodeFileEntry(e) : canonicalJson(e)) + "\n";
+export const encodeEntryLine = (e: ManifestEntry): string => (e.type === "file" ? encodeFileEntry(e) : canonicalJson(e) + "\n");
 
 /**
  * canonicalJson of a file entry, written out field by field in sorted key order: the same bytes
@@ -84,16 +84,28 @@ export const encodeEntryLine = (e: ManifestEntry): string => (e.type === "file" 
  * files. Numbers must be safe integers, as canonicalJson demands.
  */
 function encodeFileEntry(e: FileManifestEntry): string {
+  const { head, tail } = encodeFileEntryAround(e);
+  return head + JSON.stringify(e.pack) + tail;
+}
+
+/**
+ * A file entry's line around its pack id (e.pack is not read): `head + JSON.stringify(id) + tail`
+ * is encodeEntryLine of the entry with pack `id`, newline included in tail. For an entry whose
+ * pack is still being written: it waits as two strings, not as an object.
+ */
+export function encodeFileEntryAround(e: FileManifestEntry): { head: string; tail: string } {
   for (const n of [e.gid, e.mode, e.size, e.uid]) {
     if (!Number.isSafeInteger(n)) throw new TypeError(`canonical JSON: ${n} is not a safe integer`);
   }
   const str = JSON.stringify;
-  return (
-    (e.changed === true ? '{"changed":true,' : "{") +
-    `"gid":${e.gid},` +
-    (e.member !== undefined ? `"member":${str(e.member)},` : "") +
-    `"mode":${e.mode},"mtime":${str(e.mtime)},"pack":${str(e.pack)},"path":${str(e.path)},"sha256":${str(e.sha256)},"size":${e.size},"type":"file","uid":${e.uid}}`
-  );
+  return {
+    head:
+      (e.changed === true ? '{"changed":true,' : "{") +
+      `"gid":${e.gid},` +
+      (e.member !== undefined ? `"member":${str(e.member)},` : "") +
+      `"mode":${e.mode},"mtime":${str(e.mtime)},"pack":`,
+    tail: `,"path":${str(e.path)},"sha256":${str(e.sha256)},"size":${e.size},"type":"file","uid":${e.uid}}\n`,
+  };
 }
 export const encodeEndLine = (entries: number): string => canonicalJson({ end: true, entries }) + "\n";
 

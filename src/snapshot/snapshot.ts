@@ -9,12 +9,13 @@ import * as fs from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { SnapshotCache, type CachedFile, type CacheState, type ContentLocation } from "../cache/index.js";
+import { SnapshotCache, recordParts, type CachedFile, type CacheState, type ContentLocation } from "../cache/index.js";
 import { configError, errnoCode, internalError, messageOf } from "../errors.js";
 import { manifestKey, packKey, sealKey } from "../format/layout.js";
 import {
   encodeEndLine,
   encodeEntryLine,
+  encodeFileEntryAround,
   encodeHeaderLine,
   type FileManifestEntry,
   type ManifestEntry,
@@ -30,6 +31,7 @@ import { chainTip, readRemovals } from "../repo/removals.js";
 import { readSeals, type Repository } from "../repo/repository.js";
 import type { SourceConfig } from "../config/index.js";
 import { describeFsError, walkDir } from "../sources/dir.js";
+import { HeldLines } from "./held-lines.js";
 import { runCommandSource } from "../sources/command.js";
 import { compareNames } from "../sources/order.js";
 import { throttle } from "../throttle.js";
@@ -38,7 +40,11 @@ import { VERSION } from "../version.js";
 /** A pack is closed at this much plaintext: big enough that the per-pack header cost (up to ~40 ms
  * with a post-quantum recipient) is noise, small enough that restoring one file reads little. */
 export const PACK_TARGET_BYTES = 128 << 20;
-/** Manifest entries wait in memory until their pack has an id; this bounds how many. */
+/**
+ * Manifest entries wait in memory until their pack has an id; this bounds how many. At a fifth of
+ * it, the pack the oldest entry waits for is ended early (and completed while the next fills);
+ * at the bound, the run waits for every open pack.
+ */
 export const MAX_PENDING_ENTRIES = 50_000;
 
 export type SnapshotEvent =
@@ -303,11 +309,10 @@ class SnapshotRun {
   manifest: TextOutput | undefined;
   /** Two packs fill side by side: one zstd-compressed, one for content that does not compress. */
   private readonly open: { plain?: PackWriter; zstd?: PackWriter } = {};
-  /** Entries not yet in the manifest, in walk order; file entries wait for their pack's id. */
-  private pending: ManifestEntry[] = [];
-  /** What the cache is to remember of each pending entry's file, if anything. */
-  private pendingRecs: Array<CachedFile | undefined> = [];
-  private readonly waiting = new Map<PackWriter, FileManifestEntry[]>();
+  /** Lines not yet in the manifest, in walk order, from the first that waits for a pack's id. */
+  private readonly held = new HeldLines<PackWriter>();
+  /** Ids of this run's packs once stored (weak: a stored pack is let go once no line waits on it). */
+  private readonly packIds = new WeakMap<PackWriter, string>();
   /** Packs ended and not yet stored, oldest first (the writer thread may still be completing them). */
   private closing: PackWriter[] = [];
   private readonly headBuf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
@@ -426,8 +431,7 @@ class SnapshotRun {
       }
       const entry = this.fileEntry(p, st, added.size, added.sha256, how.commandOutput);
       if (added.changed) entry.changed = true;
-      this.waiting.get(pack)!.push(entry);
-      await this.push(entry, !added.changed && cacheable ? { ...identity, sha256: added.sha256 } : undefined);
+      await this.pushFile(entry, pack, !added.changed && cacheable ? { ...identity, sha256: added.sha256 } : undefined);
       this.progress();
       if (pack.tarBytes >= this.limits.packTargetBytes) await this.closePack(pack);
       else if (this.closing.length) await this.storeFinished(false);
@@ -468,13 +472,8 @@ class SnapshotRun {
     if (loc.member !== p) entry.member = loc.member;
     this.stats.files++;
     this.stats.bytes += loc.size;
-    if (loc.open) {
-      this.waiting.get(loc.open)!.push(entry); // its pack is still being written: id filled in on close
-    } else {
-      entry.pack = loc.pack;
-      this.listPack(loc.pack);
-    }
-    await this.push(entry, rec);
+    if (!loc.open) this.listPack(loc.pack);
+    await this.pushFile(entry, loc.open ?? loc.pack, rec); // a pack still being written: its id comes when stored
     this.progress();
   }
 
@@ -488,7 +487,7 @@ class SnapshotRun {
       gid: Number(st.gid),
       size,
       sha256,
-      pack: "", // filled in when the pack is closed and has an id
+      pack: "", // set by pushFile
     };
     if (commandOutput) {
       // Not the spool file's metadata: the output of a command is a plain 0600 file made now.
@@ -552,22 +551,46 @@ class SnapshotRun {
     if (!pack) {
       pack = new PackWriter(await this.objects.create("pack", { compress: compressed }), compressed);
       this.open[kind] = pack;
-      this.waiting.set(pack, []);
     }
     return pack;
   }
 
-  /** `rec`: for a file entry, what the cache should remember of the file (recorded with the pack id). */
-  private async push(e: ManifestEntry, rec?: CachedFile): Promise<void> {
-    // Nothing waits before it and it needs no pack id: written at once, as every entry of an
-    // unchanged tree is. (Held back, entries would outlive the young generation and cost GC time.)
-    if (this.pending.length === 0 && !(e.type === "file" && e.pack === "")) {
-      this.writeEntry(e, rec);
+  /** A non-file entry: written at once unless lines before it are held. */
+  private async push(e: ManifestEntry): Promise<void> {
+    if (this.held.length === 0) {
+      this.writeLine(encodeEntryLine(e));
       return;
     }
-    this.pending.push(e);
-    this.pendingRecs.push(rec);
-    if (this.pending.length >= this.limits.maxPendingEntries) await this.closeAll();
+    this.held.add(encodeEntryLine(e));
+    await this.heldLimit();
+  }
+
+  /**
+   * A file entry, in `pack` (an earlier pack's id, or a pack of this run, whose id may not be known
+   * yet); `rec`: what the cache should remember of the file. Nothing held before it and its pack
+   * known: written at once, as every entry of an unchanged tree is (held back, entries would
+   * outlive the young generation and cost GC time).
+   */
+  private async pushFile(e: FileManifestEntry, pack: PackWriter | string, rec: CachedFile | undefined): Promise<void> {
+    const id = typeof pack === "string" ? pack : this.packIds.get(pack);
+    if (this.held.length === 0 && id !== undefined) {
+      e.pack = id;
+      this.writeLine(encodeEntryLine(e));
+      if (rec) this.cache.record(e.path, rec, id, e.member ?? e.path);
+      return;
+    }
+    const { head, tail } = encodeFileEntryAround(e);
+    this.held.add(head, { pack, tail, cache: rec && { path: e.path, ...recordParts(e.path, rec, e.member ?? e.path) } });
+    await this.heldLimit();
+  }
+
+  /** Many lines held: the pack the oldest waits for is ended; too many: every pack is stored now. */
+  private async heldLimit(): Promise<void> {
+    const n = this.held.length;
+    if (n < this.limits.maxPendingEntries / 5) return;
+    const oldest = this.held.firstPack();
+    if (oldest && (this.open.plain === oldest || this.open.zstd === oldest)) await this.closePack(oldest);
+    if (n >= this.limits.maxPendingEntries) await this.closeAll();
   }
 
   /**
@@ -602,8 +625,7 @@ class SnapshotRun {
         this.packs.push({ id: staged.id, size: staged.size, ...(pack.compressed ? { compression: "zstd" as const } : {}) });
       }
       this.emit({ type: "pack", id: staged.id, size: staged.size, files: pack.files });
-      for (const e of this.waiting.get(pack) ?? []) e.pack = staged.id;
-      this.waiting.delete(pack);
+      this.packIds.set(pack, staged.id);
       this.flush();
     }
   }
@@ -613,28 +635,23 @@ class SnapshotRun {
     for (const pack of [this.open.plain, this.open.zstd]) if (pack) await this.closePack(pack);
     await this.storeFinished(true);
     this.flush();
-    if (this.pending.length) throw internalError(`${this.pending.length} manifest entries left without a pack`);
+    if (this.held.length) throw internalError(`${this.held.length} manifest entries left without a pack`);
   }
 
-  /** Writes pending entries to the manifest, in order, up to the first one still waiting for its pack. */
+  /** Writes held lines to the manifest, in order, up to the first one still waiting for its pack. */
   private flush(): void {
-    let i = 0;
-    for (; i < this.pending.length; i++) {
-      const e = this.pending[i]!;
-      if (e.type === "file" && e.pack === "") break;
-      this.writeEntry(e, this.pendingRecs[i]);
-    }
-    this.pending = this.pending.slice(i);
-    this.pendingRecs = this.pendingRecs.slice(i);
+    this.held.flush(
+      (pack) => this.packIds.get(pack),
+      (line) => this.writeLine(line),
+      (p, record) => this.cache.recordLine(p, record),
+    );
   }
 
-  /** Writes an entry to the manifest and, for a file, its record to the cache (both in walk order). */
-  private writeEntry(e: ManifestEntry, rec: CachedFile | undefined): void {
+  private writeLine(line: string): void {
     const m = this.manifest;
     if (!m) throw internalError("manifest not open");
-    m.write(encodeEntryLine(e));
+    m.write(line);
     this.entryCount++;
-    if (rec && e.type === "file") this.cache.record(e.path, rec, e.pack, e.member ?? e.path);
   }
 
   /** Drops staging files of anything not yet stored (after an error, or as a no-op on success). */

@@ -15,11 +15,13 @@ import { canonicalJson } from "../../src/format/canonical.js";
 import {
   encodeEndLine,
   encodeEntryLine,
+  encodeFileEntryAround,
   encodeHeaderLine,
   MANIFEST_FORMAT,
   ManifestParser,
   memberOf,
   unsafePathReason,
+  type FileManifestEntry,
   type ManifestEntry,
   type ManifestHeader,
 } from "../../src/format/manifest.js";
@@ -168,6 +170,9 @@ describe("encode*Line", () => {
       for (const extra of [{}, { member: `${p}-other` }, { changed: true as const }, { member: "m", changed: true as const }]) {
         const e = { ...file(p), ...extra, mode: 0o4755, uid: 4294967294, gid: 0, size: Number.MAX_SAFE_INTEGER, mtime: "-1" } as ManifestEntry;
         expect(encodeEntryLine(e)).toBe(canonicalJson(e) + "\n");
+        // Held while its pack is written: the two parts around the pack id make the same line.
+        const { head, tail } = encodeFileEntryAround({ ...(e as FileManifestEntry), pack: "" });
+        expect(head + JSON.stringify((e as FileManifestEntry).pack) + tail).toBe(canonicalJson(e) + "\n");
       }
     }
     expect(() => encodeEntryLine({ ...file("a"), size: 2 ** 53 } as ManifestEntry)).toThrow(/not a safe integer/);
