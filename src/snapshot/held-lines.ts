@@ -32,12 +32,16 @@ export class HeldLines<P> {
 
   /** Holds a line; `file` for a file entry whose line is completed by its pack id. */
   add(head: string, file?: HeldFile<P>): void {
+    const cache = file?.cache;
+    // Room for the whole line first: growing may move the bytes, and with them the offsets.
+    const chars = head.length + (file ? file.tail.length : 0) + (cache ? cache.record.length + cache.recordTail.length : 0);
+    if (this.used + chars * 3 > this.buf.length) this.grow(chars * 3); // UTF-16 unit: at most 3 bytes of UTF-8
     const headEnd = this.put(head);
     const tailEnd = file ? this.put(file.tail) : this.used;
-    const recEnd = file?.cache ? this.put(file.cache.record) : this.used;
-    this.ends.push(headEnd, tailEnd, recEnd, file?.cache ? this.put(file.cache.recordTail) : this.used);
+    const recEnd = cache ? this.put(cache.record) : this.used;
+    this.ends.push(headEnd, tailEnd, recEnd, cache ? this.put(cache.recordTail) : this.used);
     this.packs.push(file?.pack);
-    this.paths.push(file?.cache?.path);
+    this.paths.push(cache?.path);
   }
 
   /** The pack of this run the first line waits for (after a flush, the first line waits, if any). */
@@ -84,9 +88,8 @@ export class HeldLines<P> {
     this.paths.length = 0;
   }
 
+  /** Appends text; add() made room for it. */
   private put(text: string): number {
-    // A UTF-16 code unit is at most 3 bytes of UTF-8.
-    if (this.used + text.length * 3 > this.buf.length) this.grow(text.length * 3);
     this.used += this.buf.write(text, this.used, "utf8");
     return this.used;
   }

@@ -89,4 +89,84 @@ describe("HeldLines", () => {
     expect(c.lines).toHaveLength(20_000);
     expect((h as unknown as { buf: Buffer }).buf.length).toBe(256 * 1024); // never grew
   });
+
+  it("a line whose record does not fit moves the lines before it intact, and itself", () => {
+    const p: Pack = { name: "p" };
+    const q: Pack = { name: "q" };
+    const ids = new Map<Pack, string>();
+    const h = new HeldLines<Pack>();
+    const c = collector();
+    h.add("A".repeat(50_000), { pack: p, tail: "\n" });
+    h.add("B:", { pack: q, tail: "\n" });
+    ids.set(p, "P");
+    h.flush((x) => ids.get(x), c.line, c.record); // A is written; B waits, so A's bytes are dropped only when room is needed
+    expect(c.lines).toHaveLength(1);
+    // C's head fits; its record does not: room is made (dropping A's bytes) before any of C is put.
+    const record = "[" + "r".repeat(80_000);
+    h.add("C:", { pack: "old", tail: "\n", cache: { path: "c", record, recordTail: "]\n" } });
+    ids.set(q, "Q");
+    h.flush((x) => ids.get(x), c.line, c.record);
+    expect(c.lines).toEqual(["A".repeat(50_000) + '"P"\n', 'B:"Q"\n', 'C:"old"\n']);
+    expect(c.records).toEqual([["c", record + ',"old"]\n']]);
+  });
+
+  it("agrees with a plain list of lines over a long random run (growth and compaction at any point)", () => {
+    let seed = 12345;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const packs: Pack[] = [];
+    const ids = new Map<Pack, string>();
+    const h = new HeldLines<Pack>();
+    const c = collector();
+    // The model: every line with what it waits for, written in order once nothing before waits.
+    const model: Array<{ pack?: Pack | string; text: (id: string) => string; rec?: [string, (id: string) => string] }> = [];
+    const expectedLines: string[] = [];
+    const expectedRecords: Array<[string, string]> = [];
+    const modelFlush = () => {
+      while (model.length) {
+        const m = model[0]!;
+        const id = m.pack === undefined ? "" : typeof m.pack === "string" ? m.pack : ids.get(m.pack);
+        if (id === undefined) break;
+        expectedLines.push(m.text(id));
+        if (m.rec) expectedRecords.push([m.rec[0], m.rec[1](id)]);
+        model.shift();
+      }
+    };
+    for (let i = 0; i < 4000; i++) {
+      const len = rand(10) === 0 ? rand(120_000) : rand(300);
+      const text = `${i}:` + "aé日😀".repeat(len >> 2);
+      const kind = rand(4);
+      if (kind === 0) {
+        h.add(text + "\n");
+        model.push({ text: () => text + "\n" });
+      } else {
+        if (packs.length === 0 || rand(20) === 0) packs.push({ name: `p${packs.length}` });
+        const pack = kind === 1 ? `old${i}` : packs[packs.length - 1 - rand(Math.min(2, packs.length))]!;
+        const withRec = rand(2) === 0;
+        h.add(text, { pack, tail: `|${i}\n`, cache: withRec ? { path: `p${i}`, record: `[${text}`, recordTail: "]\n" } : undefined });
+        model.push({
+          pack,
+          text: (id) => `${text}${JSON.stringify(id)}|${i}\n`,
+          rec: withRec ? [`p${i}`, (id) => `[${text},${JSON.stringify(id)}]\n`] : undefined,
+        });
+      }
+      if (rand(7) === 0 && packs.length) {
+        const p = packs[rand(packs.length)]!;
+        if (!ids.has(p)) ids.set(p, `id-${p.name}`);
+      }
+      if (rand(3) === 0) {
+        h.flush((p) => ids.get(p), c.line, c.record);
+        modelFlush();
+        expect(c.lines.length).toBe(expectedLines.length);
+      }
+    }
+    for (const p of packs) if (!ids.has(p)) ids.set(p, `id-${p.name}`);
+    h.flush((p) => ids.get(p), c.line, c.record);
+    modelFlush();
+    expect(c.lines).toEqual(expectedLines);
+    expect(c.records).toEqual(expectedRecords);
+    expect(h.length).toBe(0);
+  });
 });
