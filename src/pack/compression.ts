@@ -49,13 +49,18 @@ export function worthCompressing(name: string, head: Uint8Array): boolean {
   return n <= sample.length * (1 - MIN_SAVING);
 }
 
-/** Synchronous streaming zstd compressor: one frame, handed to `sink` in order. */
+/**
+ * Synchronous streaming zstd compressor: frames handed to `sink` in order. end() ends a frame;
+ * a write after it starts the next one. One compressor can serve object after object (set
+ * `sink`, and reset() if the last frame was dropped unfinished): its context (~1-2 MiB of
+ * native memory) is reused instead of left to a garbage collection that may not come soon.
+ */
 export class ZstdCompressor {
   private readonly cctx = new binding.CCtx();
   private readonly out = Buffer.allocUnsafe(binding.cStreamOutSize());
 
   constructor(
-    private readonly sink: (chunk: Buffer) => void,
+    public sink: (chunk: Buffer) => void,
     level = ZSTD_LEVEL,
   ) {
     this.cctx.setParameter(binding.CParameter.compressionLevel, level);
@@ -72,12 +77,18 @@ export class ZstdCompressor {
     }
   }
 
+  /** Ends the current frame (an empty frame if nothing was written since the last end). */
   end(): void {
     for (;;) {
       const [remaining, produced] = this.cctx.compressStream2(this.out, EMPTY, binding.EndDirective.end);
       if (produced > 0) this.sink(this.out.subarray(0, produced)); // the sink copies what it keeps
       if (remaining === 0) return;
     }
+  }
+
+  /** Drops a frame left unfinished, keeping the parameters. */
+  reset(): void {
+    this.cctx.reset(binding.ResetDirective.sessionOnly);
   }
 }
 
