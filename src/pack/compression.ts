@@ -2,7 +2,7 @@
  * Compression of pack contents: zstd (through zstd-napi's native binding, used synchronously on
  * the hot path) for content that compresses, nothing for content that does not. Which is which is
  * decided per file, by name for formats that are compressed already and otherwise by compressing
- * a sample. A compressed pack's plaintext is one zstd frame holding the tar, so
+ * a sample. A compressed pack's plaintext is the tar as one or more zstd frames in a row, so
  * `age -d … | zstd -d | tar -x` opens it.
  */
 import binding from "zstd-napi/binding.js";
@@ -58,6 +58,8 @@ export function worthCompressing(name: string, head: Uint8Array): boolean {
 export class ZstdCompressor {
   private readonly cctx = new binding.CCtx();
   private readonly out = Buffer.allocUnsafe(binding.cStreamOutSize());
+  /** Bytes were written since the last end(): a frame is open. */
+  inFrame = false;
 
   constructor(
     public sink: (chunk: Buffer) => void,
@@ -70,6 +72,7 @@ export class ZstdCompressor {
 
   write(data: Uint8Array): void {
     let input = data;
+    if (input.length > 0) this.inFrame = true;
     while (input.length > 0) {
       const [, produced, consumed] = this.cctx.compressStream2(this.out, input, binding.EndDirective.continue);
       if (produced > 0) this.sink(this.out.subarray(0, produced)); // the sink copies what it keeps
@@ -79,6 +82,7 @@ export class ZstdCompressor {
 
   /** Ends the current frame (an empty frame if nothing was written since the last end). */
   end(): void {
+    this.inFrame = false;
     for (;;) {
       const [remaining, produced] = this.cctx.compressStream2(this.out, EMPTY, binding.EndDirective.end);
       if (produced > 0) this.sink(this.out.subarray(0, produced)); // the sink copies what it keeps
@@ -89,8 +93,33 @@ export class ZstdCompressor {
   /** Drops a frame left unfinished, keeping the parameters. */
   reset(): void {
     this.cctx.reset(binding.ResetDirective.sessionOnly);
+    this.inFrame = false;
   }
 }
+
+/**
+ * Compressors of finished objects, for the next ones on the same thread. Reused, not dropped: a
+ * thread that allocates little on the JS heap (the pack writer thread) rarely runs a full
+ * collection, and each dropped context (~1-2 MiB of native memory) stayed until one came. A few
+ * objects are open at once at most, so the list stays that short.
+ */
+const spareCompressors: ZstdCompressor[] = [];
+
+/** A compressor at the start of a frame, handing its output to `sink`. */
+export function takeCompressor(sink: (chunk: Buffer) => void): ZstdCompressor {
+  const z = spareCompressors.pop() ?? new ZstdCompressor(sink);
+  z.sink = sink;
+  return z;
+}
+
+/** Gives a compressor back for reuse; a frame it left open is dropped. */
+export function giveBackCompressor(z: ZstdCompressor): void {
+  if (z.inFrame) z.reset();
+  z.sink = dropOutput;
+  if (spareCompressors.length < 4) spareCompressors.push(z);
+}
+
+const dropOutput = (): void => undefined;
 
 const EMPTY = new Uint8Array(0);
 

@@ -1,6 +1,6 @@
 /**
  * Writes one encrypted object (a pack or a manifest) to a staging file: plaintext in, optionally
- * one zstd frame, age out, SHA-256 of the ciphertext computed on the way (it becomes the object's
+ * zstd frames (made here, or made by the main thread and passed in whole), age out, SHA-256 of the ciphertext computed on the way (it becomes the object's
  * id). Synchronous on purpose: it sits on the hot path and Node's stream plumbing costs more than
  * the work itself. It runs on the main thread (tests, small objects) or in the pack writer thread
  * (pack/writer-thread.ts); it imports nothing that loads typage, so the thread stays light.
@@ -9,8 +9,8 @@ import { createHash, randomBytes, type Hash } from "node:crypto";
 import * as fs from "node:fs";
 import path from "node:path";
 import { AgeEncryptor } from "../crypto/age-stream.js";
-import { storageError } from "../errors.js";
-import { ZstdCompressor } from "./compression.js";
+import { internalError, storageError } from "../errors.js";
+import { giveBackCompressor, takeCompressor, type ZstdCompressor } from "./compression.js";
 
 export interface StagedObject {
   /** Local file holding the ciphertext, to hand to Storage.putFile. */
@@ -24,14 +24,13 @@ export interface StagedObject {
 const OUT_BYTES = 1 << 20;
 
 /**
- * What finished objects leave for the next ones on the same thread: output buffers and zstd
- * compressors. Reused, not dropped: the writer thread allocates so little on the JS heap that V8
- * rarely runs a full collection there, and each dropped object's ~3 MiB (its buffer, a zstd
- * context) stayed in memory pack after pack (measured: +18 MiB over 11 packs). At most three
- * objects are open at once (the manifest and two packs), so the lists stay that short.
+ * Output buffers of finished objects, for the next ones on the same thread (zstd compressors are
+ * reused the same way, pack/compression.ts). Reused, not dropped: the writer thread allocates so
+ * little on the JS heap that V8 rarely runs a full collection there, and each dropped object's
+ * ~3 MiB (its buffer, a zstd context) stayed in memory pack after pack (measured: +18 MiB over 11
+ * packs). At most three objects are open at once (the manifest and two packs).
  */
 const spareOut: Buffer[] = [];
-const spareZstd: ZstdCompressor[] = [];
 
 /** A fresh staging file name: <prefix>-<pid>-<random>.tmp (snapshot.ts removes those of dead runs). */
 export function stagingPath(stagingDir: string, prefix: string): string {
@@ -53,6 +52,8 @@ export class EncryptedObjectWriter {
   private readonly zstd: ZstdCompressor | undefined;
   private readonly out = spareOut.pop() ?? Buffer.allocUnsafe(OUT_BYTES);
   private released = false;
+  /** Whether a whole zstd frame has gone out already (from this writer or from writeCompressed). */
+  private framesOut = false;
   private outLength = 0;
   private size = 0;
   private closed = false;
@@ -71,16 +72,24 @@ export class EncryptedObjectWriter {
     private readonly opts: { compress: boolean; ownsFd: boolean },
   ) {
     this.enc = new AgeEncryptor(header, fileKey, (chunk) => this.collect(chunk));
-    const sink = (c: Buffer): void => this.enc.write(c);
-    if (opts.compress) {
-      this.zstd = spareZstd.pop() ?? new ZstdCompressor(sink);
-      this.zstd.sink = sink;
-    }
+    this.zstd = opts.compress ? takeCompressor((c) => this.enc.write(c)) : undefined;
   }
 
   write(data: Uint8Array): void {
     if (this.zstd) this.zstd.write(data);
     else this.enc.write(data);
+  }
+
+  /**
+   * Bytes of zstd frames compressed elsewhere (the main thread, while this one was behind), for
+   * a compressed object: the frame this writer has open is ended first, so the plaintext stays a
+   * sequence of whole frames.
+   */
+  writeCompressed(data: Uint8Array): void {
+    if (!this.zstd) throw internalError(`${this.file}: compressed data for an object that is not compressed`);
+    if (this.zstd.inFrame) this.zstd.end();
+    this.framesOut = true;
+    this.enc.write(data);
   }
 
   /** A buffer for up to `max` bytes of plaintext to be read into; commit(n) writes the first n. */
@@ -95,7 +104,8 @@ export class EncryptedObjectWriter {
 
   /** Ends the zstd frame and the age stream, fsyncs (and closes, if it owns it) the staging file. */
   finish(): StagedObject {
-    this.zstd?.end();
+    // A compressed object always holds at least one frame (an empty one if nothing was written).
+    if (this.zstd && (this.zstd.inFrame || !this.framesOut)) this.zstd.end();
     this.enc.end();
     this.drain();
     try {
@@ -105,19 +115,16 @@ export class EncryptedObjectWriter {
     }
     if (this.opts.ownsFd) fs.closeSync(this.fd);
     this.closed = true;
-    this.release(false);
+    this.release();
     return { file: this.file, id: this.hash.digest("hex"), size: this.size };
   }
 
   /** Hands the buffer and compressor to the next object (once). */
-  private release(midFrame: boolean): void {
+  private release(): void {
     if (this.released) return;
     this.released = true;
     spareOut.push(this.out);
-    if (this.zstd) {
-      if (midFrame) this.zstd.reset();
-      spareZstd.push(this.zstd);
-    }
+    if (this.zstd) giveBackCompressor(this.zstd);
   }
 
   /** ObjectOutput's two-step finish: on this thread the object is complete when end() returns. */
@@ -131,7 +138,7 @@ export class EncryptedObjectWriter {
 
   /** Closes and removes the staging file (after an error), if it owns it. Safe to call twice. */
   abort(): void {
-    this.release(true);
+    this.release();
     if (!this.opts.ownsFd) return;
     if (!this.closed) {
       this.closed = true;

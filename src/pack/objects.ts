@@ -1,7 +1,8 @@
 /**
  * Where a snapshot's encrypted objects are written: on this thread (InlineObjects), or in the
  * pack writer thread (ThreadedObjects) so that compression, encryption, the ciphertext hash and
- * the writes run on the second core while this thread reads and hashes files. Either way the
+ * the writes run on the second core while this thread reads and hashes files (and takes a share
+ * of the compression while the writer thread is behind, pack/shared-compression.ts). Either way the
  * age header is made here (typage stays on the main thread) and the staging file is created
  * here, so a bad staging folder fails at once with its name.
  */
@@ -11,6 +12,7 @@ import { createAgeHeader } from "../crypto/age.js";
 import { internalError, type IsnadError } from "../errors.js";
 import { createStagingFile, EncryptedObjectWriter, stagingPath, type StagedObject } from "./object-writer.js";
 import { createRing, FRAME, RingProducer } from "./ring.js";
+import { SharedCompression, type ShareThresholds } from "./shared-compression.js";
 import { rebuildError, threadUrl } from "./threads.js";
 import type { OpenObject, WriterThreadData, WriterThreadMessage } from "./writer-thread.js";
 
@@ -103,12 +105,18 @@ export class ThreadedObjects implements ObjectFactory {
   private closed = false;
   private readonly exited: Promise<void>;
 
-  /** `ringBytes`: the ring's size (tests make it tiny to exercise wrapping and waiting). */
+  private readonly share: ShareThresholds | undefined;
+
+  /**
+   * `ringBytes`: the ring's size (tests make it tiny to exercise wrapping and waiting); `share`:
+   * when this thread takes a share of compression (tests force it on, or make it switch often).
+   */
   constructor(
     private readonly stagingDir: string,
     private readonly recipients: readonly string[],
-    opts: { ringBytes?: number } = {},
+    opts: { ringBytes?: number; share?: ShareThresholds } = {},
   ) {
+    this.share = opts.share;
     const sab = createRing(opts.ringBytes);
     const { port1, port2 } = new MessageChannel();
     this.port = port2;
@@ -130,6 +138,23 @@ export class ThreadedObjects implements ObjectFactory {
     this.live.set(stream, { file, fd });
     this.ring.control(FRAME.open, stream, Buffer.from(JSON.stringify(open)));
     const ring = this.ring;
+    const shared = opts.compress ? new SharedCompression(ring, stream, this.share) : undefined;
+    if (shared) {
+      return {
+        write: (data) => shared.write(data),
+        reserve: (max) => shared.reserve(max),
+        commit: (n) => shared.commit(n),
+        end: () => {
+          shared.end();
+          ring.control(FRAME.finish, stream);
+        },
+        result: (wait) => this.result(stream, wait),
+        abort: () => {
+          shared.release();
+          this.abort(stream);
+        },
+      };
+    }
     return {
       write: (data) => ring.append(stream, data),
       reserve: (max) => ring.reserve(stream, max),

@@ -25,7 +25,11 @@ const CANCEL = 6; // a stream the consumer no longer wants (the read thread stop
 const CONTROL_BYTES = 64;
 const HEADER = 16;
 
-export const FRAME = { data: 1, open: 2, finish: 3, wrap: 4, stop: 5 } as const;
+/**
+ * `data`: plaintext of a stream; `zstd`: bytes of a compressed stream that the producer has
+ * compressed already (whole zstd frames, in pieces), to be passed on as they are.
+ */
+export const FRAME = { data: 1, open: 2, finish: 3, wrap: 4, stop: 5, zstd: 6 } as const;
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 
 /** 8 MiB: several 1 MiB reads in flight, small enough to stay in cache-friendly reuse. A power of two. */
@@ -107,11 +111,11 @@ export class RingProducer extends RingView {
     this.maxFrame = Math.min(this.size / 4, (1 << 20) + PUBLISH_BYTES);
   }
 
-  /** Copies bytes into stream `stream`'s data. */
-  append(stream: number, bytes: Uint8Array): void {
+  /** Copies bytes into stream `stream`'s data (or, with FRAME.zstd, its compressed data). */
+  append(stream: number, bytes: Uint8Array, type: typeof FRAME.data | typeof FRAME.zstd = FRAME.data): void {
     let off = 0;
     while (off < bytes.length) {
-      const buf = this.reserve(stream, bytes.length - off);
+      const buf = this.reserve(stream, bytes.length - off, type);
       buf.set(bytes.subarray(off, off + buf.length));
       this.commit(buf.length);
       off += buf.length;
@@ -122,14 +126,14 @@ export class RingProducer extends RingView {
    * Ring memory for more bytes of stream `stream`: `max` bytes, or fewer if a frame cannot hold
    * that many. commit(n) says how many of them were written.
    */
-  reserve(stream: number, max: number): Buffer {
+  reserve(stream: number, max: number, type: typeof FRAME.data | typeof FRAME.zstd = FRAME.data): Buffer {
     max = Math.min(max, this.maxFrame);
     let f = this.open;
-    if (f && (f.type !== FRAME.data || f.stream !== stream || f.length + max > this.maxFrame || (this.pub & this.mask) + HEADER + f.length + max > this.size)) {
+    if (f && (f.type !== type || f.stream !== stream || f.length + max > this.maxFrame || (this.pub & this.mask) + HEADER + f.length + max > this.size)) {
       this.flush();
       f = undefined;
     }
-    if (!f) f = this.start(FRAME.data, stream, max);
+    if (!f) f = this.start(type, stream, max);
     this.waitFor(this.pub + HEADER + f.length + max);
     const at = (this.pub & this.mask) + HEADER + f.length;
     return this.data.subarray(at, at + max);
@@ -164,7 +168,17 @@ export class RingProducer extends RingView {
     this.header[at + 1] = f.stream;
     this.header[at + 2] = f.length;
     this.pub = (this.pub + pad16(HEADER + f.length)) | 0;
-    if (f.type !== FRAME.data || ((this.pub - this.published) | 0) >= PUBLISH_BYTES) this.publish();
+    if ((f.type !== FRAME.data && f.type !== FRAME.zstd) || ((this.pub - this.published) | 0) >= PUBLISH_BYTES) this.publish();
+  }
+
+  /** Bytes the consumer has not released yet (frames published or not, the open one included). */
+  backlog(): number {
+    return (this.pub + (this.open ? HEADER + this.open.length : 0) - Atomics.load(this.ctrl, READ)) | 0;
+  }
+
+  /** The ring's data size. */
+  get capacity(): number {
+    return this.size;
   }
 
   /** Opens a frame at the published position, first wrapping to the start if `room` would not fit. */

@@ -1,7 +1,9 @@
 /**
  * The pack writer thread: takes plaintext frames from the ring (pack/ring.ts) and runs each
  * object's compression, encryption, hashing and writing (pack/object-writer.ts), so that the main
- * thread only walks, reads and hashes files. Results (an object's id and size) and the one error
+ * thread only walks, reads and hashes files. While this thread is behind, the main thread
+ * compresses some of a compressed pack itself and sends whole zstd frames (FRAME.zstd), which go
+ * straight to encryption (pack/objects.ts, SharedCompression). Results (an object's id and size) and the one error
  * that stops it go back on a MessagePort; `RingConsumer.fail()` wakes a main thread that is
  * blocked waiting for ring space or a result. It never opens, closes or removes a file.
  */
@@ -41,6 +43,9 @@ try {
     switch (f.type) {
       case FRAME.data:
         objects.get(f.stream)!.write(f.body);
+        return true;
+      case FRAME.zstd:
+        objects.get(f.stream)!.writeCompressed(f.body);
         return true;
       case FRAME.open: {
         const o = JSON.parse(f.body.toString("utf8")) as OpenObject;
