@@ -39,9 +39,10 @@ import picomatch from "picomatch";
 import { IsnadError, errnoCode, messageOf } from "../errors.js";
 import { compareNames } from "./order.js";
 
-export type SourceEntry =
+/** `FileStat`: a file's lstat, or `undefined` too when the walk was asked not to take it (statFiles: false). */
+export type SourceEntry<FileStat extends BigIntStats | undefined = BigIntStats> =
   | { type: "dir"; rel: string; abs: string; stat: BigIntStats }
-  | { type: "file"; rel: string; abs: string; stat: BigIntStats }
+  | { type: "file"; rel: string; abs: string; stat: FileStat }
   | { type: "symlink"; rel: string; abs: string; stat: BigIntStats; target: string }
   | { type: "skipped"; rel: string; abs: string; reason: string }
   | { type: "unreadable"; rel: string; abs: string; error: string };
@@ -55,6 +56,12 @@ export interface DirSourceOptions {
   ignoreFileName?: string;
   /** Folders never entered, by device and inode, with the reason recorded (the repository itself). */
   skipDirs?: Array<{ dev: bigint; ino: bigint; reason: string }>;
+  /**
+   * false: an entry the folder listing says is a regular file is yielded without an lstat (stat
+   * undefined), for a caller that opens and fstats it anyway (a snapshot reading a new file):
+   * one system call and one BigIntStats fewer per file. Default true.
+   */
+  statFiles?: boolean;
 }
 
 export const DEFAULT_IGNORE_FILE_NAME = ".isnadignore";
@@ -96,7 +103,9 @@ interface Frame {
  * or one that is not a folder throws IsnadError("config"), any other failure on the root (stat or
  * listing) IsnadError("source").
  */
-export function walkDir(root: string, opts: DirSourceOptions = {}): Generator<SourceEntry> {
+export function walkDir(root: string, opts: DirSourceOptions & { statFiles: false }): Generator<SourceEntry<BigIntStats | undefined>>;
+export function walkDir(root: string, opts?: DirSourceOptions): Generator<SourceEntry>;
+export function walkDir(root: string, opts: DirSourceOptions = {}): Generator<SourceEntry<BigIntStats | undefined>> {
   const abs = path.resolve(root);
   let stat: BigIntStats;
   try {
@@ -125,8 +134,9 @@ export function walkDir(root: string, opts: DirSourceOptions = {}): Generator<So
   return walk(abs, stat, children, opts);
 }
 
-function* walk(rootAbs: string, rootStat: BigIntStats, rootChildren: Dirent[], opts: DirSourceOptions): Generator<SourceEntry> {
+function* walk(rootAbs: string, rootStat: BigIntStats, rootChildren: Dirent[], opts: DirSourceOptions): Generator<SourceEntry<BigIntStats | undefined>> {
   const ignoreFileName = opts.ignoreFileName ?? DEFAULT_IGNORE_FILE_NAME;
+  const statFiles = opts.statFiles ?? true;
   const include =
     opts.include !== undefined && opts.include.length > 0 ? picomatch(opts.include, { dot: true }) : undefined;
 
@@ -138,7 +148,7 @@ function* walk(rootAbs: string, rootStat: BigIntStats, rootChildren: Dirent[], o
 
   // Yields the folders an include filter held back, outermost first, once something below them
   // is yielded. Emitted frames are always a prefix of the stack.
-  function* flush(): Generator<SourceEntry> {
+  function* flush(): Generator<SourceEntry<BigIntStats | undefined>> {
     for (const frame of stack) {
       if (!frame.emitted) {
         frame.emitted = true;
@@ -161,6 +171,14 @@ function* walk(rootAbs: string, rootStat: BigIntStats, rootChildren: Dirent[], o
     if (frame.ignoreFileError !== undefined && name === ignoreFileName) {
       if (!frame.emitted) yield* flush();
       yield { type: "unreadable", rel, abs, error: frame.ignoreFileError };
+      continue;
+    }
+
+    if (!statFiles && dirent.isFile()) {
+      if (isExcluded(frame.matcher, rel, false)) continue;
+      if (include !== undefined && !include(rel)) continue;
+      if (!frame.emitted) yield* flush();
+      yield { type: "file", rel, abs, stat: undefined };
       continue;
     }
 

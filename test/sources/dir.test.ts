@@ -67,6 +67,17 @@ describe("walkDir: order and entry types", () => {
     execFileSync("mkfifo", [path.join(root, "a", "fifo")]);
   });
 
+  it("statFiles: false yields the same entries, files without an lstat, everything else as before", () => {
+    const full = walk(root);
+    const lazy = [...walkDir(root, { statFiles: false })];
+    expect(lazy.map((e) => [e.type, e.rel])).toEqual(full.map((e) => [e.type, e.rel]));
+    for (const e of lazy) {
+      if (e.type === "file") expect(e.stat, e.rel).toBeUndefined();
+      else if (e.type === "dir" || e.type === "symlink") expect(e.stat, e.rel).toBeDefined();
+    }
+    expect(lazy.filter((e) => e.type === "file").length).toBeGreaterThan(10);
+  });
+
   it("yields the root first, then every entry in comparePaths order", () => {
     const entries = walk(root);
     expect(entries[0]).toMatchObject({ type: "dir", rel: "", abs: root });
