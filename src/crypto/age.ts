@@ -1,8 +1,8 @@
 /**
  * The age v1 file format (C2SP age spec, https://c2sp.org/age) for isnad's stored objects.
  *
- * The STREAM payload is done with node:crypto: encryption in crypto/age-stream.ts (kept apart so
- * the pack writer thread need not load typage), decryption here. Everything about the header
+ * The STREAM payload is done with node:crypto in crypto/age-stream.ts, encryption and decryption
+ * (kept apart so that the pack writer and read threads need not load typage). Everything about the header
  * (recipient stanzas, ML-KEM/X25519 wrapping, the header MAC, key strings) is left to
  * age-encryption (typage); this module never builds or parses a stanza itself.
  *
@@ -10,26 +10,16 @@
  * reads what they write (test/crypto/age.test.ts checks every direction).
  */
 
-import { createDecipheriv, createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
-import { chunkDone } from "./chunk-garbage.js";
-import type { KeyObject } from "node:crypto";
+import { createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
 import { Transform } from "node:stream";
 import type { TransformCallback } from "node:stream";
 import { Decrypter, Encrypter } from "age-encryption";
 import type { Recipient, Stanza } from "age-encryption";
-import { IsnadError, configError, integrityError, internalError, messageOf } from "../errors.js";
-import { AgeEncryptor, CHUNK_SIZE, CIPHERTEXT_CHUNK_SIZE, FILE_KEY_SIZE, PAYLOAD_NONCE_SIZE, TAG_SIZE, ageCiphertextSize, payloadKey, setChunkNonce } from "./age-stream.js";
+import { configError, integrityError, internalError, messageOf } from "../errors.js";
+import { AgeDecryptor, AgeEncryptor, FILE_KEY_SIZE, MAC_LINE_START, MAGIC, NEWLINE, PAYLOAD_NONCE_SIZE, TAG_SIZE, ageCiphertextSize, type FileKeySource } from "./age-stream.js";
 
-export { AgeEncryptor, ageCiphertextSize } from "./age-stream.js";
+export { AgeDecryptor, AgeEncryptor, ageCiphertextSize } from "./age-stream.js";
 
-const MAGIC = Buffer.from("age-encryption.org/v1\n", "latin1");
-const MAC_LINE_START = Buffer.from("\n--- ", "latin1");
-const NEWLINE = 0x0a;
-/**
- * Hostile input must not make us buffer without limit. A real header is small: about 200 bytes
- * per X25519 recipient and 1.6 KB per hybrid recipient, so 1 MiB is hundreds of recipients.
- */
-const MAX_HEADER_SIZE = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Header (typage)
@@ -132,34 +122,13 @@ function checkOwnHeader(header: Buffer, fileKey: Buffer): void {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// STREAM payload (node:crypto)
-// ---------------------------------------------------------------------------------------------
-
-/** Decrypts one chunk (ciphertext ‖ tag); null if it does not authenticate under this nonce. */
-function openChunk(key: KeyObject, nonce: Buffer, counter: number, last: boolean, sealed: Uint8Array): Buffer | null {
-  setChunkNonce(nonce, counter, last);
-  const decipher = createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_SIZE });
-  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
-  const plaintext = decipher.update(sealed.subarray(0, sealed.length - TAG_SIZE));
-  try {
-    decipher.final();
-  } catch {
-    return null;
-  } finally {
-    chunkDone();
-  }
-  return plaintext;
-}
-
 /**
  * Identities for decryption: age identity strings (AGE-SECRET-KEY-1…, AGE-SECRET-KEY-PQ-1…),
  * wrapping a typage Decrypter. Error messages say which identity is at fault by position and
  * never quote it.
  */
-export class AgeIdentities {
+export class AgeIdentities implements FileKeySource {
   readonly #decrypter = new Decrypter();
-  readonly #keys: readonly string[];
 
   /** @param source where the identities came from (e.g. the identity file), named in errors */
   constructor(
@@ -169,7 +138,6 @@ export class AgeIdentities {
     if (identities.length === 0) {
       throw configError("no age identities given", { hint: "pass an identity file (AGE-SECRET-KEY-…)" });
     }
-    this.#keys = [...identities];
     identities.forEach((identity, i) => {
       const which = identities.length === 1 ? "the age identity" : `age identity #${i + 1} of ${identities.length}`;
       const isKeyString = identity.startsWith("AGE-SECRET-KEY-1") || identity.startsWith("AGE-SECRET-KEY-PQ-1");
@@ -186,11 +154,6 @@ export class AgeIdentities {
         throw configError(`${which} is malformed (bad length or checksum)`);
       }
     });
-  }
-
-  /** The identity strings, to build the same AgeIdentities in a worker thread (pack/read-thread.ts). */
-  forWorker(): { identities: string[]; source?: string } {
-    return { identities: [...this.#keys], source: this.source };
   }
 
   /**
@@ -221,247 +184,6 @@ export class AgeIdentities {
       throw internalError(`age: typage returned a ${fileKey.length}-byte file key`);
     }
     return Buffer.from(fileKey);
-  }
-}
-
-type DecryptState = "header" | "nonce" | "payload" | "done";
-
-/**
- * The age decryptor without stream machinery: ciphertext in with write() (any chunking), each
- * authenticated plaintext chunk handed to `onPlaintext` as it is opened, end() when the input is
- * over. Synchronous except for the header: the write() that completes it returns a promise
- * (the identity lookup is asynchronous), and no more input may be written until it settles.
- * createAgeDecryptStream wraps it as a Transform; readers that hash, decrypt and parse in one
- * loop (src/pack/reader.ts) use it directly.
- *
- * Payload chunks are opened straight from the incoming buffers where possible. At most one
- * ciphertext chunk (64 KiB + 16) is copied into `#carry`: a chunk split across writes, or the
- * last whole chunk seen so far, which is held back because only the end of the stream tells
- * whether it must carry the last-chunk flag. Each plaintext chunk is a fresh buffer the consumer
- * may keep.
- *
- * Refuses truncation (also exactly at a chunk boundary), data after the final chunk, an empty
- * final chunk after non-empty ones, and any changed byte; errors as createAgeDecryptStream's.
- */
-export class AgeDecryptor {
-  readonly #identities: AgeIdentities;
-  readonly #label: string;
-  readonly #onPlaintext: (plaintext: Buffer) => void;
-  #state: DecryptState = "header";
-
-  // header phase: bytes so far, grown by doubling up to MAX_HEADER_SIZE
-  #header = Buffer.allocUnsafe(4096);
-  #headerLength = 0;
-  /** Where the "\n--- " MAC line starts, once seen; -1 before. */
-  #macLineAt = -1;
-  #pending: Promise<void> | undefined;
-
-  // payload nonce phase: the file key waits here for the nonce bytes
-  #fileKey: Buffer | undefined;
-  readonly #payloadNonce = Buffer.alloc(PAYLOAD_NONCE_SIZE);
-  #payloadNonceLength = 0;
-
-  // payload phase
-  #key: KeyObject | undefined;
-  readonly #chunkNonce = Buffer.alloc(12);
-  #counter = 0;
-  readonly #carry = Buffer.allocUnsafe(CIPHERTEXT_CHUNK_SIZE);
-  #carryLength = 0;
-
-  constructor(identities: AgeIdentities, label: string, onPlaintext: (plaintext: Buffer) => void) {
-    this.#identities = identities;
-    this.#label = label;
-    this.#onPlaintext = onPlaintext;
-  }
-
-  /**
-   * Feeds ciphertext. Returns a promise when this write completed the header: wait for it before
-   * the next write. Throws (or the promise rejects with) a labelled IsnadError.
-   */
-  write(chunk: Buffer): Promise<void> | undefined {
-    if (this.#pending) throw internalError(`age: ${this.#label}: write while the header is being opened`);
-    try {
-      if (this.#state === "header") {
-        const found = this.#takeHeader(chunk);
-        if (found === undefined) return undefined;
-        this.#pending = this.#identities.fileKeyFor(found.header).then(
-          (fileKey) => {
-            this.#pending = undefined;
-            try {
-              this.#state = "nonce";
-              this.#fileKey = fileKey;
-              for (const rest of found.rest) this.#takePayload(rest);
-            } catch (err) {
-              throw this.#labelled(err);
-            }
-          },
-          (err: unknown) => {
-            this.#pending = undefined;
-            throw this.#labelled(err);
-          },
-        );
-        return this.#pending;
-      }
-      this.#takePayload(chunk);
-      return undefined;
-    } catch (err) {
-      throw this.#labelled(err);
-    }
-  }
-
-  /** The input is over: opens the held-back final chunk, or refuses a file cut short. */
-  end(): void {
-    try {
-      switch (this.#state) {
-        case "header":
-          if (this.#headerLength === 0) throw this.#integrity("not an age file (it is empty)");
-          throw this.#integrity("truncated: the file ends inside the age header");
-        case "nonce":
-          throw this.#integrity("truncated: the file ends inside the payload nonce");
-        case "payload":
-          if (this.#carryLength === 0) throw this.#integrity("truncated: no final chunk");
-          if (this.#carryLength < TAG_SIZE) {
-            throw this.#integrity(`truncated: chunk ${this.#counter} is shorter than its tag`);
-          }
-          this.#open(this.#carry.subarray(0, this.#carryLength), true);
-          this.#carryLength = 0;
-          this.#state = "done";
-          return;
-        case "done":
-          return;
-      }
-    } catch (err) {
-      throw this.#labelled(err);
-    }
-  }
-
-  /**
-   * Appends to the header buffer until the "--- " MAC line is complete. Returns the exact header
-   * and whatever followed it (still to be decrypted), or undefined while it is incomplete.
-   */
-  #takeHeader(chunk: Buffer): { header: Buffer; rest: Buffer[] } | undefined {
-    const room = MAX_HEADER_SIZE - this.#headerLength;
-    const taken = Math.min(room, chunk.length);
-    if (this.#headerLength + taken > this.#header.length) {
-      const grown = Buffer.allocUnsafe(Math.min(MAX_HEADER_SIZE, Math.max(this.#header.length * 2, this.#headerLength + taken)));
-      this.#header.copy(grown, 0, 0, this.#headerLength);
-      this.#header = grown;
-    }
-    const scanFrom = this.#headerLength;
-    chunk.copy(this.#header, this.#headerLength, 0, taken);
-    this.#headerLength += taken;
-    const seen = this.#header.subarray(0, this.#headerLength);
-
-    if (scanFrom < MAGIC.length) {
-      const n = Math.min(MAGIC.length, seen.length);
-      if (!seen.subarray(0, n).equals(MAGIC.subarray(0, n))) {
-        const armored = seen[0] === 0x2d; // "-----BEGIN AGE ENCRYPTED FILE-----"
-        throw integrityError(`${this.#label}: not an age file (no age-encryption.org/v1 header)`, {
-          hint: armored ? "this looks like an ASCII-armored age file (age -a), which isnad does not read" : undefined,
-        });
-      }
-    }
-    if (this.#macLineAt < 0) {
-      const at = seen.indexOf(MAC_LINE_START, Math.max(0, scanFrom - (MAC_LINE_START.length - 1)));
-      if (at >= 0) this.#macLineAt = at;
-    }
-    if (this.#macLineAt >= 0) {
-      const lineFrom = this.#macLineAt + MAC_LINE_START.length;
-      const end = seen.indexOf(NEWLINE, Math.max(lineFrom, scanFrom));
-      if (end >= 0) {
-        const header = Buffer.from(seen.subarray(0, end + 1)); // a copy, handed to typage
-        const rest: Buffer[] = [];
-        if (end + 1 < seen.length) rest.push(Buffer.from(seen.subarray(end + 1)));
-        if (taken < chunk.length) rest.push(chunk.subarray(taken));
-        this.#header = Buffer.alloc(0);
-        this.#headerLength = 0;
-        return { header, rest };
-      }
-    }
-    if (this.#headerLength >= MAX_HEADER_SIZE) {
-      throw this.#integrity(`age header is larger than ${MAX_HEADER_SIZE} bytes`);
-    }
-    return undefined;
-  }
-
-  #takePayload(data: Buffer): void {
-    let offset = 0;
-    if (this.#state === "nonce") {
-      const n = Math.min(PAYLOAD_NONCE_SIZE - this.#payloadNonceLength, data.length);
-      data.copy(this.#payloadNonce, this.#payloadNonceLength, 0, n);
-      this.#payloadNonceLength += n;
-      offset = n;
-      if (this.#payloadNonceLength < PAYLOAD_NONCE_SIZE) return;
-      const fileKey = this.#fileKey;
-      if (fileKey === undefined) throw internalError("age: payload nonce before the file key");
-      this.#key = payloadKey(fileKey, this.#payloadNonce);
-      fileKey.fill(0);
-      this.#fileKey = undefined;
-      this.#state = "payload";
-    }
-    if (this.#state !== "payload") {
-      throw internalError(`age: payload bytes in state ${this.#state}`);
-    }
-    const length = data.length;
-    if (offset === length) return;
-
-    if (this.#carryLength > 0) {
-      const n = Math.min(CIPHERTEXT_CHUNK_SIZE - this.#carryLength, length - offset);
-      data.copy(this.#carry, this.#carryLength, offset, offset + n);
-      this.#carryLength += n;
-      offset += n;
-      // All consumed: hold the carry, even if full; the next write or the end decides its flag.
-      if (offset === length) return;
-      // Otherwise the carry is full and more data follows it: not the last chunk.
-      this.#open(this.#carry, false);
-      this.#carryLength = 0;
-    }
-    while (length - offset > CIPHERTEXT_CHUNK_SIZE) {
-      this.#open(data.subarray(offset, offset + CIPHERTEXT_CHUNK_SIZE), false);
-      offset += CIPHERTEXT_CHUNK_SIZE;
-    }
-    if (offset < length) {
-      data.copy(this.#carry, 0, offset, length);
-      this.#carryLength = length - offset;
-    }
-  }
-
-  /** Authenticates and releases one chunk; on failure, works out the most useful message. */
-  #open(sealed: Uint8Array, last: boolean): void {
-    const key = this.#key;
-    if (key === undefined) throw internalError("age: payload chunk before the payload key");
-    const index = this.#counter;
-    const plaintext = openChunk(key, this.#chunkNonce, index, last, sealed);
-    if (plaintext === null) {
-      // Only on the error path: try the other flag to tell truncation and trailing data apart
-      // from corruption.
-      if (!last && openChunk(key, this.#chunkNonce, index, true, sealed) !== null) {
-        throw this.#integrity(`trailing data after final chunk ${index}`);
-      }
-      if (last && sealed.length === CIPHERTEXT_CHUNK_SIZE && openChunk(key, this.#chunkNonce, index, false, sealed) !== null) {
-        throw this.#integrity(`truncated: no final chunk (the file ends after chunk ${index})`);
-      }
-      throw this.#integrity(`chunk ${index} failed authentication`);
-    }
-    if (last && plaintext.length === 0 && index > 0) {
-      throw this.#integrity(`empty final chunk ${index} after non-empty ones`);
-    }
-    this.#counter = index + 1;
-    if (plaintext.length > 0) this.#onPlaintext(plaintext);
-  }
-
-  #integrity(message: string): IsnadError {
-    return integrityError(`${this.#label}: ${message}`);
-  }
-
-  /** Adds the label to errors from AgeIdentities; anything that is not an IsnadError is a bug. */
-  #labelled(err: unknown): IsnadError {
-    this.#state = "done";
-    if (err instanceof IsnadError) {
-      if (err.message.startsWith(`${this.#label}: `) || err.kind === "internal") return err;
-      return new IsnadError(err.kind, `${this.#label}: ${err.message}`, { cause: err, hint: err.hint });
-    }
-    return new IsnadError("internal", `internal: ${this.#label}: ${messageOf(err)}`, { cause: err });
   }
 }
 

@@ -1,8 +1,10 @@
 /**
  * The read thread: reads a local repository's objects, checks their ciphertext hash, decrypts and
- * decompresses them (pack/reader.ts decryptChunks), and hands the plaintext to the main thread
+ * decompresses them (pack/decrypt.ts decryptChunks), and hands the plaintext to the main thread
  * through the ring (pack/ring.ts); the main thread parses it, hashes files and writes them. Jobs
  * run one at a time in the order posted; each stream ends with a finish frame carrying its outcome.
+ * The main thread opens each object's age header itself and sends its file key with the job, so
+ * this thread holds no identity and loads neither typage nor zod (~15-20 MiB less memory).
  */
 import { workerData, type MessagePort } from "node:worker_threads";
 import type { ObjectRef } from "../format/seal.js";
@@ -12,9 +14,6 @@ import { describeError, type ThreadError } from "./threads.js";
 export interface ReadThreadData {
   ring: SharedArrayBuffer;
   port: MessagePort;
-  /** Identity strings (AgeIdentities.forWorker): this thread opens the age headers itself. */
-  identities: string[];
-  source?: string;
 }
 
 export interface ReadJob {
@@ -23,6 +22,9 @@ export interface ReadJob {
   key: string;
   ref: ObjectRef;
   label: string;
+  /** The object's age header as the main thread read it, and the file key it opened (pack/decrypt.ts openLocalHeader). */
+  header: Uint8Array;
+  fileKey: Uint8Array;
 }
 
 /** Body of a stream's finish frame (JSON). */
@@ -30,7 +32,7 @@ export type ReadOutcome = { ok: true } | { cancelled: true } | { error: ThreadEr
 
 class Cancelled extends Error {}
 
-const { ring, port, identities, source } = workerData as ReadThreadData;
+const { ring, port } = workerData as ReadThreadData;
 // The main thread never fails the ring while this thread waits for space: it always drains a stream to its end.
 const producer = new RingProducer(ring, () => {
   throw new Error("read thread: the main thread stopped reading");
@@ -38,16 +40,14 @@ const producer = new RingProducer(ring, () => {
 
 try {
   // Loaded inside the try: a failure to load must reach the main thread too.
-  const { AgeIdentities } = await import("../crypto/age.js");
-  const { decryptChunks, localChunks } = await import("./reader.js");
-  const ids = new AgeIdentities(identities, source);
+  const { decryptChunks, localChunks, openedKey } = await import("./decrypt.js");
   const queue: ReadJob[] = [];
   let running = false;
 
   const runJob = async (job: ReadJob): Promise<void> => {
     let outcome: ReadOutcome;
     try {
-      await decryptChunks(localChunks(job.root, job.key), job.ref, ids, job.label, (chunk) => {
+      await decryptChunks(localChunks(job.root, job.key), job.ref, openedKey(job.header, job.fileKey), job.label, (chunk) => {
         if (producer.cancelled(job.stream)) throw new Cancelled();
         producer.append(job.stream, chunk);
       });

@@ -1,43 +1,21 @@
 /**
- * Reading encrypted objects back: one loop over the stored bytes that hashes the ciphertext (to
- * check it against the object id), decrypts it, decompresses it (compressed packs) and hands the
- * plaintext on, all synchronously per chunk read: no stream stages, no per-chunk promises, and
- * the read and decompression buffers are reused, so memory stays flat however large the object.
+ * Reading encrypted objects back: the stored bytes are hashed (to check them against the object
+ * id), decrypted and decompressed (compressed packs) in one synchronous loop per chunk read
+ * (pack/decrypt.ts), on this thread or, for a local repository's packs, in the read thread.
  * Packs are then parsed with the push tar reader (src/format/tar-reader.ts); manifests as JSON
  * Lines. Integrity problems surface as IsnadError("integrity").
  */
-import { createHash, type Hash } from "node:crypto";
-import * as fsp from "node:fs/promises";
-import path from "node:path";
 import { StringDecoder } from "node:string_decoder";
-import { type AgeIdentities, AgeDecryptor } from "../crypto/age.js";
-import { errnoCode, integrityError } from "../errors.js";
+import type { AgeIdentities } from "../crypto/age.js";
+import { integrityError } from "../errors.js";
 import { TarFormatError, TarReader, type TarVisitor } from "../format/tar-reader.js";
-import { ZSTD_DECODE_OUT_BYTES, ZstdDecoder } from "./compression.js";
 import { ManifestParser, type ManifestEntry, type ManifestHeader } from "../format/manifest.js";
 import type { ObjectRef } from "../format/seal.js";
 import { comparePaths } from "../sources/order.js";
-import { StorageError, type Storage } from "../storage/storage.js";
+import type { Storage } from "../storage/storage.js";
+import { decryptChunks, localChunks, type ChunkSource } from "./decrypt.js";
 
-/** Bytes read from a local object at a time; two such buffers alternate (one read ahead). */
-const READ_SIZE = 1 << 20;
-
-/**
- * Buffers kept for the next object: fresh memory is slow to touch on small VMs, and a 1 MiB
- * buffer dropped per read leaves tens of MiB of garbage for the collector to find.
- */
-const spare = new Map<number, Buffer[]>();
-function takeBuffer(size: number): Buffer {
-  return spare.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
-}
-function giveBack(b: Buffer): void {
-  let list = spare.get(b.length);
-  if (!list) spare.set(b.length, (list = []));
-  if (list.length < 4) list.push(b);
-}
-
-/** Hands an object's bytes, in order, to `onChunk`, waiting for the promise it may return. */
-export type ChunkSource = (onChunk: (chunk: Buffer) => Promise<void> | undefined) => Promise<void>;
+export { decryptChunks, localChunks, type ChunkSource } from "./decrypt.js";
 
 /** An object through its Storage backend (SFTP, S3, rclone). */
 function storageChunks(storage: Storage, key: string): ChunkSource {
@@ -48,84 +26,6 @@ function storageChunks(storage: Storage, key: string): ChunkSource {
       if (wait) await wait;
     }
   };
-}
-
-/**
- * An object in a local repository, read directly with one read ahead, so the disk read overlaps
- * the work on the previous chunk. Each chunk is only valid during the call (its buffer is reused).
- */
-export function localChunks(root: string, key: string): ChunkSource {
-  return async (onChunk) => {
-    const file = path.join(root, ...key.split("/"));
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(file, "r");
-    } catch (e) {
-      if (errnoCode(e) === "ENOENT") throw new StorageError(`${key} is missing from ${root}`, { cause: e, notFound: true });
-      throw new StorageError(`cannot read ${key} in ${root}: ${(e as Error).message}`, { cause: e });
-    }
-    const bufs = [takeBuffer(READ_SIZE), takeBuffer(READ_SIZE)];
-    let i = 0;
-    let next: Promise<{ bytesRead: number }> | undefined = fh.read(bufs[0]!, 0, READ_SIZE, null);
-    try {
-      for (;;) {
-        const { bytesRead } = await next;
-        next = undefined;
-        if (bytesRead === 0) break;
-        const cur = bufs[i]!;
-        i ^= 1;
-        next = fh.read(bufs[i]!, 0, READ_SIZE, null);
-        const wait = onChunk(cur.subarray(0, bytesRead));
-        if (wait) await wait;
-      }
-    } catch (e) {
-      if (e instanceof StorageError || !(e as { syscall?: string }).syscall) throw e;
-      throw new StorageError(`cannot read ${key} in ${root}: ${(e as Error).message}`, { cause: e });
-    } finally {
-      // A read still in flight writes into bufs: let it finish before the buffers are reused.
-      if (next) await next.catch(() => undefined);
-      await fh.close();
-      bufs.forEach(giveBack);
-    }
-  };
-}
-
-function checkDigest(label: string, ref: ObjectRef, hash: Hash, bytes: number): void {
-  const got = hash.digest("hex");
-  if (bytes !== ref.size) throw integrityError(`${label}: ${bytes} bytes stored, the seal says ${ref.size}`);
-  if (got !== ref.id) throw integrityError(`${label}: content hash is ${got.slice(0, 16)}…, not its id`);
-}
-
-/**
- * Hashes and decrypts an object's bytes (and decompresses them, for a compressed pack), and hands
- * the plaintext to `onPlaintext` in order: views valid only during the call. Resolves once the
- * object was read to its end, authenticated, and its ciphertext matched ref; anything
- * `onPlaintext` throws ends the read and rejects with that error. The read thread
- * (pack/read-thread.ts) runs this too.
- */
-export async function decryptChunks(
-  source: ChunkSource,
-  ref: ObjectRef,
-  identities: AgeIdentities,
-  label: string,
-  onPlaintext: (chunk: Buffer) => void,
-): Promise<void> {
-  const hash = createHash("sha256");
-  let bytes = 0;
-  const zstd = ref.compression === "zstd" ? new ZstdDecoder(label, onPlaintext, takeBuffer(ZSTD_DECODE_OUT_BYTES)) : undefined;
-  const dec = new AgeDecryptor(identities, label, zstd ? (p) => zstd.push(p) : onPlaintext);
-  try {
-    await source((chunk) => {
-      hash.update(chunk);
-      bytes += chunk.length;
-      return dec.write(chunk);
-    });
-    dec.end();
-    zstd?.end();
-  } finally {
-    if (zstd) giveBack(zstd.out);
-  }
-  checkDigest(label, ref, hash, bytes);
 }
 
 /**
@@ -145,7 +45,7 @@ async function readDecrypted(
 ): Promise<void> {
   if (inThread && storage.localRoot !== undefined && readThread) {
     const { readerFor } = await import("./threaded-reader.js");
-    readerFor(identities).read(storage.localRoot, key, ref, label, onPlaintext);
+    await readerFor().read(storage.localRoot, key, ref, identities, label, onPlaintext);
     return;
   }
   await decryptChunks(storage.localRoot !== undefined ? localChunks(storage.localRoot, key) : storageChunks(storage, key), ref, identities, label, onPlaintext);

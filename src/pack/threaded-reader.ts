@@ -1,14 +1,16 @@
 /**
- * The main thread's side of the read thread (pack/read-thread.ts): posts a job per object and
- * takes its plaintext from the ring, synchronously, until the stream's finish frame. Decryption,
+ * The main thread's side of the read thread (pack/read-thread.ts): opens an object's age header
+ * (with the identities, which stay on this thread), posts a job with its file key, and takes its
+ * plaintext from the ring, synchronously, until the stream's finish frame. Decryption,
  * decompression and the ciphertext hash run on the second core while this thread parses tar,
- * hashes files and writes them. One thread per set of identities, started on first use and
- * unref'd, so it never keeps the process alive.
+ * hashes files and writes them. One thread, started on first use and unref'd, so it never keeps
+ * the process alive.
  */
 import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads";
-import type { AgeIdentities } from "../crypto/age.js";
+import type { FileKeySource } from "../crypto/age-stream.js";
 import { internalError } from "../errors.js";
 import type { ObjectRef } from "../format/seal.js";
+import { openLocalHeader } from "./decrypt.js";
 import type { ReadJob, ReadOutcome, ReadThreadData } from "./read-thread.js";
 import { createRing, FRAME, RingConsumer } from "./ring.js";
 import { rebuildError, threadUrl, type ThreadError } from "./threads.js";
@@ -24,13 +26,13 @@ export class ThreadedReader {
   /** Set when a read ended mid-stream (the thread failed): readerFor() then starts a new one. */
   broken = false;
 
-  constructor(identities: AgeIdentities) {
+  constructor() {
     const sab = createRing(READ_RING_BYTES);
     const { port1, port2 } = new MessageChannel();
     this.port = port2;
     this.port.unref();
     this.consumer = new RingConsumer(sab);
-    const data: ReadThreadData = { ring: sab, port: port1, ...identities.forWorker() };
+    const data: ReadThreadData = { ring: sab, port: port1 };
     this.worker = new Worker(threadUrl("read-thread"), { workerData: data, transferList: [port1] });
     this.worker.unref();
     // Errors reach us through the port and the ring's failed flag; the event must not crash.
@@ -39,12 +41,15 @@ export class ThreadedReader {
 
   /**
    * Reads object `key` of the local repository at `root` as decryptChunks does, handing each
-   * plaintext chunk (a view into the ring, valid only during the call) to `onPlaintext`.
-   * Blocks until the object is read to its end; throws what onPlaintext or the thread threw.
+   * plaintext chunk (a view into the ring, valid only during the call) to `onPlaintext`. Once
+   * the header is open, blocks until the object is read to its end; throws what onPlaintext or
+   * the thread threw.
    */
-  read(root: string, key: string, ref: ObjectRef, label: string, onPlaintext: (chunk: Buffer) => void): void {
+  async read(root: string, key: string, ref: ObjectRef, keys: FileKeySource, label: string, onPlaintext: (chunk: Buffer) => void): Promise<void> {
+    const { header, fileKey } = await openLocalHeader(root, key, keys, label);
     const stream = this.nextStream++;
-    this.port.postMessage({ stream, root, key, ref, label } satisfies ReadJob);
+    this.port.postMessage({ stream, root, key, ref, label, header, fileKey } satisfies ReadJob);
+    fileKey.fill(0); // the thread has its copy
     let outcome: ReadOutcome | undefined;
     let failure: { error: unknown } | undefined;
     try {
@@ -94,13 +99,13 @@ export class ThreadedReader {
   }
 }
 
-let current: { identities: AgeIdentities; reader: ThreadedReader } | undefined;
+let current: ThreadedReader | undefined;
 
-/** The read thread for these identities (one at a time: another set replaces it). */
-export function readerFor(identities: AgeIdentities): ThreadedReader {
-  if (current?.identities !== identities || current.reader.broken) {
-    current?.reader.terminate();
-    current = { identities, reader: new ThreadedReader(identities) };
+/** The read thread (a new one if the last read left the current one broken). */
+export function readerFor(): ThreadedReader {
+  if (!current || current.broken) {
+    current?.terminate();
+    current = new ThreadedReader();
   }
-  return current.reader;
+  return current;
 }
