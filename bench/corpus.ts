@@ -3,6 +3,8 @@
  *  - docs:  real files copied from /usr/share and /usr/lib (a seeded sample of the sorted list of
  *           regular files, symlinks skipped) plus three 100 MiB pseudo-random files; ~1 GiB.
  *  - small: 50,000 files of 1-8 KiB from a seeded generator (half text-like, half random bytes).
+ *  - docs4: docs at 4 GiB (a larger sample of the same files, topped up with more 100 MiB random
+ *           files if /usr holds too little), for the target "the same peak memory on 4 GiB as on 1".
  * And the 1 % mutation used by the "re-run after changing 1 % of files" step, which can be undone
  * so that every tool starts from the same bytes.
  */
@@ -11,7 +13,7 @@ import * as fs from "node:fs";
 import path from "node:path";
 import { Xorshift32 } from "./prng.js";
 
-export type CorpusName = "docs" | "small";
+export type CorpusName = "docs" | "small" | "docs4";
 
 export interface CorpusFile {
   rel: string; // relative to the corpus root
@@ -40,6 +42,7 @@ const MiB = 1 << 20;
 export const DOCS_RANDOM_FILES = 3;
 export const DOCS_RANDOM_SIZE = 100 * MiB;
 export const DOCS_TARGET_BYTES = 1024 * MiB;
+export const DOCS4_TARGET_BYTES = 4096 * MiB;
 export const DOCS_MAX_FILE = 16 * MiB;
 export const SMALL_FILES = 50_000;
 export const QUICK_FILES = 200;
@@ -170,10 +173,14 @@ export function buildSmall(parent: string, spec: CorpusSpec): Corpus {
   return finish("small", parent, rootName, t0, desc);
 }
 
-/** docs: a seeded sample of the real regular files of /usr/share and /usr/lib plus 3 × 100 MiB random files. */
-export function buildDocs(parent: string, spec: CorpusSpec, sources = ["/usr/share", "/usr/lib"]): Corpus {
+/**
+ * docs (docs4): a seeded sample of the real regular files of /usr/share and /usr/lib plus 3 × 100
+ * MiB random files, 1 GiB (4 GiB) in all; random files make up what the real ones cannot.
+ */
+export function buildDocs(parent: string, spec: CorpusSpec, sources = ["/usr/share", "/usr/lib"], name: "docs" | "docs4" = "docs"): Corpus {
   const t0 = performance.now();
-  const rootName = "docs";
+  const rootName = name;
+  const target = name === "docs4" ? DOCS4_TARGET_BYTES : DOCS_TARGET_BYTES;
   const root = path.join(parent, rootName);
   fs.rmSync(root, { recursive: true, force: true });
   fs.mkdirSync(root, { recursive: true });
@@ -182,9 +189,9 @@ export function buildDocs(parent: string, spec: CorpusSpec, sources = ["/usr/sha
   const eligible = all.filter((f) => f.size <= DOCS_MAX_FILE && !f.abs.startsWith(parent));
   const rng = new Xorshift32("isnad-bench-docs");
   rng.shuffle(eligible);
-  const randomFiles = spec.quick ? 1 : DOCS_RANDOM_FILES;
+  let randomFiles = spec.quick ? 1 : DOCS_RANDOM_FILES;
   const randomSize = spec.quick ? QUICK_BIG : DOCS_RANDOM_SIZE;
-  const realTarget = spec.quick ? Infinity : DOCS_TARGET_BYTES - randomFiles * randomSize;
+  const realTarget = spec.quick ? Infinity : target - randomFiles * randomSize;
   const maxCount = spec.quick ? QUICK_FILES : Infinity;
   const picked: Array<{ abs: string; size: number }> = [];
   let bytes = 0;
@@ -193,6 +200,7 @@ export function buildDocs(parent: string, spec: CorpusSpec, sources = ["/usr/sha
     picked.push(f);
     bytes += f.size;
   }
+  if (!spec.quick && bytes < realTarget) randomFiles += Math.ceil((realTarget - bytes) / randomSize);
   picked.sort((a, b) => (a.abs < b.abs ? -1 : a.abs > b.abs ? 1 : 0));
   const made = new Set<string>();
   for (const f of picked) {
@@ -212,7 +220,7 @@ export function buildDocs(parent: string, spec: CorpusSpec, sources = ["/usr/sha
   const rrng = new Xorshift32("isnad-bench-docs-random");
   for (let i = 0; i < randomFiles; i++) writeRandomFile(path.join(root, "random", `random-${i}.bin`), randomSize, rrng);
   const desc = `${picked.length} real files (seeded sample of ${eligible.length} regular files ≤ 16 MiB under ${sources.join(", ")}) + ${randomFiles} × ${randomSize / MiB} MiB random files`;
-  return finish("docs", parent, rootName, t0, desc);
+  return finish(name, parent, rootName, t0, desc);
 }
 
 /** Changes 1 % of the files (at least one) in place: 64 bytes inverted at a seeded offset; undoable. */

@@ -24,7 +24,9 @@ const ISNAD_BIN = path.join(ROOT, "dist/bin/isnad.js");
 const GiB = 1 << 30;
 
 const USAGE = `usage: node dist/bench/run.js [options]   (npm run bench -- [options])
-  --corpus docs|small|both   which corpus (default both)
+  --corpus docs|small|both|docs4
+                             which corpus (default both); docs4 is docs at 4 GiB, for the memory
+                             target (slow with every tool: try --tools isnad --runs 1)
   --tools a,b,…              subset of ${TOOL_NAMES.join(",")} (default all)
   --runs N                   measured rounds, median reported (default 3)
   --no-warmup                skip the warm-up round
@@ -72,7 +74,8 @@ function parse() {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  const corpora: CorpusName[] = a.corpus === "both" ? ["docs", "small"] : a.corpus === "docs" || a.corpus === "small" ? [a.corpus] : die(`--corpus must be docs, small or both, not ${a.corpus}`);
+  const corpora: CorpusName[] =
+    a.corpus === "both" ? ["docs", "small"] : a.corpus === "docs" || a.corpus === "small" || a.corpus === "docs4" ? [a.corpus] : die(`--corpus must be docs, small, both or docs4, not ${a.corpus}`);
   const tools = a.tools.split(",").map((s) => s.trim()).filter(Boolean);
   for (const t of tools) if (!(TOOL_NAMES as readonly string[]).includes(t)) die(`unknown tool ${t}: use ${TOOL_NAMES.join(",")}`);
   if (!tools.includes("isnad")) die("--tools must include isnad (the ratios are isnad/peer)");
@@ -112,7 +115,7 @@ function aptInstall(pkgs: string[]): boolean {
 
 /** Space needed in the temp folder: corpus + the largest repository (3 full tar|age archives) + a restore, with room to spare. */
 function checkDisk(opts: Options): void {
-  const need = opts.quick ? 0.25 * GiB : opts.corpora.reduce((s, c) => s + (c === "docs" ? 8 * GiB : 3 * GiB), 0);
+  const need = opts.quick ? 0.25 * GiB : opts.corpora.reduce((s, c) => s + (c === "docs" ? 8 * GiB : c === "docs4" ? 24 * GiB : 3 * GiB), 0);
   const st = fs.statfsSync(opts.workdir);
   const avail = st.bavail * st.bsize;
   progress(`disk: ${(avail / GiB).toFixed(1)} GiB free in ${opts.workdir}, about ${(need / GiB).toFixed(1)} GiB needed`);
@@ -269,7 +272,7 @@ async function main(): Promise<void> {
   try {
     for (const name of opts.corpora) {
       progress(`building corpus ${name}${opts.quick ? " (quick)" : ""} …`);
-      const corpus = name === "docs" ? buildDocs(dirs.corpus, { quick: opts.quick }) : buildSmall(dirs.corpus, { quick: opts.quick });
+      const corpus = name === "small" ? buildSmall(dirs.corpus, { quick: opts.quick }) : buildDocs(dirs.corpus, { quick: opts.quick }, undefined, name);
       progress(`corpus ${name}: ${corpus.files.length} files, ${(corpus.bytes / (1 << 20)).toFixed(1)} MiB, built in ${corpus.buildSeconds.toFixed(1)} s`);
       const r = await benchCorpus(corpus, tools, opts, dirs, useTime);
       r.result.tools.push(...skipped);
