@@ -10,7 +10,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { extract } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeFileHeader, paddingFor, TAR_BLOCK, TAR_END, type TarFileHeader } from "../../src/format/tar.js";
+import { encodeFileHeader, paddingFor, TAR_BLOCK, TAR_END, writePlainHeader, type TarFileHeader } from "../../src/format/tar.js";
 import {
   formatHexVector,
   itWithTools,
@@ -224,6 +224,47 @@ describe("encodeFileHeader: one ustar block", () => {
       const u = readUstar(h);
       expect(u.storedChecksum).toBe(u.computedChecksum);
       expect(h.subarray(148, 156).toString("latin1")).toBe(`${u.computedChecksum.toString(8).padStart(6, "0")}\0 `);
+    }
+  });
+});
+
+describe("writePlainHeader: one ustar block written in place", () => {
+  // The fields are checked by the independent reader above, the bytes by the golden vectors below.
+  it("writes, over dirty memory at any offset, a block every field of which reads back", () => {
+    const dest = randomBytes(4096);
+    let seed = 7;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let i = 0; i < 2000; i++) {
+      const chars = Array.from({ length: 1 + next(100) }, () => String.fromCharCode(0x20 + next(95)));
+      const h: TarFileHeader = {
+        name: chars.join(""),
+        size: [0, 1, 511, 512, next(2 ** 30), 0o77777777777][next(6)]!,
+        mode: next(0o10000) | (next(2) ? 0o170000 : 0), // bits above 07777 are dropped, as encodeFileHeader does
+        mtime: [0, 1_700_000_000, 0o77777777777, -5, 2 ** 40][next(5)]!,
+      };
+      const at = next(4096 - TAR_BLOCK);
+      expect(writePlainHeader(h, dest, at)).toBe(true);
+      const block = dest.subarray(at, at + TAR_BLOCK);
+      expect(block.equals(encodeFileHeader(h)), JSON.stringify(h)).toBe(true);
+      expectStrictFieldEncoding(block);
+      const u = readUstar(Buffer.from(block));
+      expect(u).toMatchObject({ name: h.name, mode: h.mode & 0o7777, size: h.size, mtime: Math.max(0, Math.min(h.mtime, 0o77777777777)), typeflag: "0" });
+      expect(u.storedChecksum).toBe(u.computedChecksum);
+    }
+  });
+
+  it("declines (and writes nothing) when the header needs pax or is not whole numbers", () => {
+    const dest = Buffer.alloc(TAR_BLOCK, 0xaa);
+    for (const h of [
+      { name: "é.txt", size: 1, mode: 0o644, mtime: 0 },
+      { name: "x".repeat(101), size: 1, mode: 0o644, mtime: 0 },
+      { name: "tab\tname", size: 1, mode: 0o644, mtime: 0 },
+      { name: "big", size: 0o77777777777 + 1, mode: 0o644, mtime: 0 },
+      { name: "odd", size: 1.5, mode: 0o644, mtime: 0 },
+      { name: "odd", size: 1, mode: 0o644, mtime: 0.5 },
+    ]) {
+      expect(writePlainHeader(h, dest, 0), h.name).toBe(false);
+      expect(dest.every((x) => x === 0xaa)).toBe(true);
     }
   });
 });
