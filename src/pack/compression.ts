@@ -6,7 +6,7 @@
  * `age -d … | zstd -d | tar -x` opens it.
  */
 import binding from "zstd-napi/binding.js";
-import { integrityError } from "../errors.js";
+import { integrityError, internalError } from "../errors.js";
 
 /**
  * Level 1, not restic's 3: on the benchmark's docs corpus it compresses 1.5x faster for 4 % more
@@ -133,7 +133,7 @@ export const ZSTD_DECODE_OUT_BYTES: number = binding.dStreamOutSize();
  * were authentic but are not valid zstd.
  */
 export class ZstdDecoder {
-  private readonly dctx = new binding.DCtx();
+  private dctx: InstanceType<typeof binding.DCtx> | undefined = spareDecoders.pop() ?? new binding.DCtx();
   private inFrame = false;
 
   /** `out` (ZSTD_DECODE_OUT_BYTES or more) is where output is made; the caller may reuse it afterwards. */
@@ -145,11 +145,13 @@ export class ZstdDecoder {
 
   push(chunk: Buffer): void {
     const dst = this.out;
+    const dctx = this.dctx;
+    if (!dctx) throw internalError(`${this.label}: zstd input after the decoder was released`);
     let src = chunk;
     for (;;) {
       let ret: number, produced: number, consumed: number;
       try {
-        [ret, produced, consumed] = this.dctx.decompressStream(dst, src);
+        [ret, produced, consumed] = dctx.decompressStream(dst, src);
       } catch (e) {
         throw integrityError(`${this.label}: bad zstd data (${(e as Error).message})`);
       }
@@ -163,4 +165,20 @@ export class ZstdDecoder {
   end(): void {
     if (this.inFrame) throw integrityError(`${this.label}: zstd data ends in the middle of a frame`);
   }
+
+  /**
+   * Gives the decompression context back for the next object (after end(), or after an error).
+   * Reused, not dropped: a context holds up to a window of native memory (512 KiB at level 1),
+   * and the read thread, which allocates little on the JS heap, rarely runs the full collection
+   * that would free a dropped one (measured: +25 MiB over a 4 GiB verify).
+   */
+  release(): void {
+    const dctx = this.dctx;
+    if (!dctx) return;
+    this.dctx = undefined;
+    if (this.inFrame) dctx.reset(binding.ResetDirective.sessionOnly);
+    if (spareDecoders.length < 4) spareDecoders.push(dctx);
+  }
 }
+
+const spareDecoders: Array<InstanceType<typeof binding.DCtx>> = [];

@@ -108,7 +108,10 @@ export async function decryptChunks(
     dec.end();
     zstd?.end();
   } finally {
-    if (zstd) giveBack(zstd.out);
+    if (zstd) {
+      zstd.release();
+      giveBack(zstd.out);
+    }
   }
   checkDigest(label, ref, hash, bytes);
 }
