@@ -18,7 +18,6 @@ import {
   memberOf,
   unsafePathReason,
   type DirManifestEntry,
-  type FileManifestEntry,
   type SymlinkManifestEntry,
 } from "../format/manifest.js";
 import { PACK_CHECKSUMS_MEMBER } from "../format/sha256sum.js";
@@ -27,6 +26,7 @@ import type { ReadableSeal, Repository } from "../repo/repository.js";
 import type { Finding } from "../verify/findings.js";
 import { throttle } from "../throttle.js";
 import { parentsOf, pathSelector } from "./select.js";
+import { SelectedFiles, type FileRecord } from "./selected-files.js";
 
 export type RestoreEvent =
   | { type: "file"; path: string; bytes: number }
@@ -58,8 +58,6 @@ export interface RestoreReport {
 
 const isRoot = process.getuid?.() === 0;
 
-/** A selected file as the restore keeps it until its pack is read. */
-type FileRecord = Pick<FileManifestEntry, "path" | "size" | "sha256" | "mode" | "mtime" | "uid" | "gid">;
 
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreReport> {
   const { repo, seal } = opts;
@@ -77,8 +75,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
   const selected = pathSelector(opts.include);
   const dirs: DirManifestEntry[] = [];
   const symlinks: SymlinkManifestEntry[] = [];
-  /** Selected file entries by pack, then by member name (several entries may share one member). */
-  const byPack = new Map<string, Map<string, FileRecord[]>>();
+  /** Selected files by pack, then by member name (several entries may share one member). */
+  const selectedFiles = new SelectedFiles();
   /**
    * Every member name the manifest gives each pack, selected or not: anything else is unexpected.
    * Only kept when --include selects part of the snapshot; otherwise it equals byPack's keys.
@@ -106,17 +104,9 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
       case "symlink":
         symlinks.push(e);
         break;
-      case "file": {
-        let m = byPack.get(e.pack);
-        if (!m) byPack.set(e.pack, (m = new Map()));
-        // Only what writing the file needs (not its type, pack, member): the index of a large
-        // snapshot is most of a restore's heap.
-        const rec: FileRecord = { path: e.path, size: e.size, sha256: e.sha256, mode: e.mode, mtime: e.mtime, uid: e.uid, gid: e.gid };
-        const list = m.get(memberOf(e));
-        if (list) list.push(rec);
-        else m.set(memberOf(e), [rec]);
+      case "file":
+        selectedFiles.add(e.pack, memberOf(e), e);
         break;
-      }
       case "missing":
         report.notStored.push({ path: e.path, why: `unreadable at backup time: ${e.error}` });
         break;
@@ -125,9 +115,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
         break;
     }
   });
-  let totalFiles = 0;
-  let totalBytes = 0;
-  for (const m of byPack.values()) for (const list of m.values()) for (const e of list) (totalFiles++, (totalBytes += e.size));
+  const totalFiles = selectedFiles.size;
+  const totalBytes = selectedFiles.totalBytes;
   const progressDue = throttle();
   const progress = (last = false) => {
     if (last || progressDue()) emit({ type: "progress", files: report.files, bytes: report.bytes, totalFiles, totalBytes });
@@ -162,12 +151,12 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
   }
 
   // Files, pack by pack.
-  for (const [packId, members] of byPack) {
+  for (const packId of selectedFiles.packs()) {
+    const members = selectedFiles.members(packId);
     const ref = packs.get(packId);
     const key = packKey(packId);
     if (!ref) {
-      for (const list of members.values())
-        for (const e of list) refuse("manifest-mismatch", `${e.path}: its pack ${packId.slice(0, 16)}… is not listed in the seal`, e.path, key);
+      for (const e of selectedFiles.filesIn(packId)) refuse("manifest-mismatch", `${e.path}: its pack ${packId.slice(0, 16)}… is not listed in the seal`, e.path, key);
       continue;
     }
     const done = new Set<string>();
@@ -186,8 +175,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
         // another snapshot's content, skipped unread. Nothing is ever written but what it names.
         if (!expected.has(name)) return undefined;
         if (done.has(name)) return void refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: duplicate`, name, key);
-        const list = members.get(name);
-        if (!list) return undefined; // in the manifest but not selected: skipped unread
+        if (!members.has(name)) return undefined; // in the manifest but not selected: skipped unread
+        const list = selectedFiles.filesOf(packId, name);
         done.add(name);
         const e = list[0]!;
         if (h.size !== e.size) {
@@ -245,8 +234,8 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
       if (err instanceof IsnadError && err.kind === "config") throw err;
       refuse((err as { notFound?: boolean }).notFound ? "object-missing" : "pack-invalid", `${key}: ${messageOf(err)}`, undefined, key);
     }
-    for (const [member, list] of members) {
-      if (!done.has(member)) for (const e of list) refuse("member-missing", `${e.path}: not found in ${key}; not restored`, e.path, key);
+    for (const member of members.keys()) {
+      if (!done.has(member)) for (const e of selectedFiles.filesOf(packId, member)) refuse("member-missing", `${e.path}: not found in ${key}; not restored`, e.path, key);
     }
   }
   progress(true);

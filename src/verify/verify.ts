@@ -18,6 +18,7 @@ import { verifyEd25519 } from "../keys/signer.js";
 import { isRemovedSeal, readRemovals, type Removals } from "../repo/removals.js";
 import { listSealFiles, signerPublicKey, type ReadableSeal, type Repository } from "../repo/repository.js";
 import { throttle } from "../throttle.js";
+import { ExpectedMembers } from "./expected-members.js";
 import type { Finding } from "./findings.js";
 
 /** The pack reader brings typage (through crypto/age.ts), which only a verify with the key uses. */
@@ -142,7 +143,7 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
 
   // With the key: manifests first (they say what each pack must hold), then each pack once.
   const { readManifest } = await packReader();
-  const expected = new Map<string, Map<string, { sha256: string; size: number; path: string; snapshot: string }>>();
+  const expected = new ExpectedMembers();
   // Missing and wrong-sized objects are named as such before anything is decrypted.
   const present = new Set<string>();
   for (const o of objects.values()) if (await checkPresence(repo, o, add)) present.add(o.key);
@@ -160,16 +161,14 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
           add({ severity: "error", code: "manifest-mismatch", snapshot: s.body.snapshot, path: e.path, object: e.pack, message: `${e.path} is stored in pack ${e.pack.slice(0, 16)}…, which the seal does not list` });
           return;
         }
-        let members = expected.get(e.pack);
-        if (!members) expected.set(e.pack, (members = new Map()));
         const member = memberOf(e);
-        const prev = members.get(member);
+        const prev = expected.get(e.pack, member);
         if (prev && (prev.sha256 !== e.sha256 || prev.size !== e.size)) {
           add({ severity: "error", code: "manifest-mismatch", snapshot: s.body.snapshot, path: e.path, message: `${e.path}: snapshots ${prev.snapshot} and ${s.body.snapshot} disagree about pack member ${member}` });
         }
         // Many snapshots may name one member (unchanged or renamed files): it is hashed once, when
         // its pack is read, against what the first of them recorded; the others must agree with it.
-        if (!prev) members.set(member, { sha256: e.sha256, size: e.size, path: e.path, snapshot: s.body.snapshot });
+        if (!prev) expected.set(e.pack, member, { sha256: e.sha256, size: e.size, path: e.path, snapshot: s.body.snapshot });
       });
     } catch (err) {
       addObjectError(add, err, { snapshot: s.body.snapshot, object: o.key, code: "manifest-invalid" });
@@ -181,7 +180,7 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
   }
   for (const o of objects.values()) {
     if (o.kind !== "pack" || !present.has(o.key)) continue;
-    report.filesChecked += await checkPackContent(repo, o, opts.identities, expected.get(o.ref.id) ?? new Map(), add);
+    report.filesChecked += await checkPackContent(repo, o, opts.identities, expected, add);
     report.objectsChecked++;
     report.bytesChecked += o.ref.size;
     emit({ type: "object", key: o.key, bytes: o.ref.size });
@@ -350,9 +349,10 @@ async function checkPackContent(
   repo: Repository,
   o: { key: string; ref: ObjectRef; snapshot: string },
   identities: AgeIdentities,
-  expected: Map<string, { sha256: string; size: number; path: string; snapshot: string }>,
+  expected: ExpectedMembers,
   add: (f: Finding) => void,
 ): Promise<number> {
+  const expectedIn = expected.inPack(o.ref.id);
   const seen = new Map<string, string>();
   let checklist: Array<{ sha256: string; name: string }> | undefined;
   let files = 0;
@@ -390,7 +390,7 @@ async function checkPackContent(
           const sha = h.digest("hex");
           seen.set(name, sha);
           files++;
-          const want = expected.get(name);
+          const want = expectedIn(name);
           if (!want) return; // stored for a snapshot not being checked; the checksum list still covers it
           if (size !== want.size) {
             add({ severity: "error", code: "member-size", ...where, snapshot: want.snapshot, path: want.path, message: `${want.path}: ${size} bytes in ${o.key}, the manifest says ${want.size}` });
@@ -404,8 +404,9 @@ async function checkPackContent(
     addObjectError(add, err, { ...where, code: "pack-invalid" });
     return files;
   }
-  for (const [member, want] of expected) {
-    if (!seen.has(member)) {
+  for (const member of expected.membersOf(o.ref.id)) {
+    const want = seen.has(member) ? undefined : expectedIn(member);
+    if (want) {
       add({ severity: "error", code: "member-missing", ...where, snapshot: want.snapshot, path: want.path, message: `${want.path}: not in ${o.key}, where the manifest says it is` });
     }
   }
