@@ -30,6 +30,9 @@ import { errnoCode, messageOf } from "../errors.js";
 import { userCacheDir } from "../keys/paths.js";
 import { processAlive } from "../repo/lock.js";
 import { comparePaths } from "../sources/order.js";
+import { ContentIndex } from "./content-index.js";
+
+export { ContentIndex, type ContentLocation } from "./content-index.js";
 
 export const FILES_FORMAT = "isnad-cache-files/2";
 export const CONTENT_FORMAT = "isnad-cache-content/1";
@@ -56,93 +59,6 @@ export interface CachedFile {
 export interface CachedRecord extends CachedFile {
   pack: string;
   member: string;
-}
-
-/** Where a content is stored: a pack (by id, or a pack of this run still open) and its member name. */
-export interface ContentLocation<P> {
-  /** The pack's id; "" while the pack is still being written (then `open` is set). */
-  pack: string;
-  open: P | undefined;
-  member: string;
-  size: number;
-}
-
-/**
- * sha256 -> (pack, member, size), in memory. Keys are the 32 raw bytes of the hash as a latin1
- * string (a one-byte string: ~48 bytes with its header, against ~80 for hex); packs are interned
- * (a small index per entry, not a 64-digit id). About 150 bytes per entry plus the member name:
- * ~10 MB for 50 000 files, ~200 MB for a million distinct contents.
- */
-export class ContentIndex<P extends object> {
-  private readonly slots = new Map<string, number>();
-  private readonly packOf: number[] = [];
-  private readonly memberOf: string[] = [];
-  private readonly sizeOf: number[] = [];
-  /** Pack ids by index; "" for a pack of this run not yet closed. */
-  private readonly packIds: string[] = [];
-  private readonly packIndex = new Map<string | P, number>();
-  private readonly openPacks = new Map<number, P>();
-  /** Sizes of every known content: a file whose size is none of them cannot be a duplicate. */
-  private readonly sizes = new Set<number>();
-  /** Whether anything was added since it was loaded (else its file need not be written again). */
-  changed = false;
-
-  get size(): number {
-    return this.slots.size;
-  }
-
-  hasSize(n: number): boolean {
-    return this.sizes.has(n);
-  }
-
-  get(sha256: string): ContentLocation<P> | undefined {
-    const slot = this.slots.get(Buffer.from(sha256, "hex").toString("latin1"));
-    if (slot === undefined) return undefined;
-    const p = this.packOf[slot]!;
-    return { pack: this.packIds[p]!, open: this.openPacks.get(p), member: this.memberOf[slot]!, size: this.sizeOf[slot]! };
-  }
-
-  /** Adds content stored in pack `pack` (an id, or the handle of a pack still open). Keeps the
-   * first location unless `replace` (the first one's pack turned out to be missing). */
-  add(sha256: string, pack: string | P, member: string, size: number, replace = false): void {
-    const key = Buffer.from(sha256, "hex").toString("latin1");
-    if (this.slots.has(key) && !replace) return;
-    let p = this.packIndex.get(pack);
-    if (p === undefined) {
-      p = this.packIds.length;
-      this.packIndex.set(pack, p);
-      if (typeof pack === "string") this.packIds.push(pack);
-      else {
-        this.packIds.push("");
-        this.openPacks.set(p, pack);
-      }
-    }
-    this.slots.set(key, this.packOf.length);
-    this.packOf.push(p);
-    this.memberOf.push(member);
-    this.sizeOf.push(size);
-    this.sizes.add(size);
-    this.changed = true;
-  }
-
-  /** A pack of this run was stored: its entries now have an id. */
-  packClosed(handle: P, id: string): void {
-    const p = this.packIndex.get(handle);
-    if (p === undefined) return;
-    this.packIds[p] = id;
-    this.openPacks.delete(p);
-    this.packIndex.delete(handle);
-    this.packIndex.set(id, p);
-  }
-
-  /** Every entry whose pack has an id, as cache lines. */
-  *lines(): Generator<string> {
-    for (const [key, slot] of this.slots) {
-      const pack = this.packIds[this.packOf[slot]!]!;
-      if (pack === "") continue;
-      yield JSON.stringify([Buffer.from(key, "latin1").toString("hex"), pack, this.memberOf[slot], this.sizeOf[slot]]) + "\n";
-    }
-  }
 }
 
 /** Reads a file line by line, synchronously, with a fixed buffer. */
