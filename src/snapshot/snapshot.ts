@@ -33,6 +33,7 @@ import { readSeals, type Repository } from "../repo/repository.js";
 import type { SourceConfig } from "../config/index.js";
 import { describeFsError, walkDir } from "../sources/dir.js";
 import { HeldLines } from "./held-lines.js";
+import { heapCheckpoint } from "../heap-checkpoint.js";
 import { runCommandSource } from "../sources/command.js";
 import { compareNames } from "../sources/order.js";
 import { throttle } from "../throttle.js";
@@ -687,6 +688,7 @@ class SnapshotRun {
     if (this.open.zstd === pack) delete this.open.zstd;
     pack.end();
     this.closing.push(pack);
+    heapCheckpoint();
     return this.storeFinished(false);
   }
 
