@@ -108,9 +108,10 @@ export class PackWriter {
 
   /**
    * A file held whole in memory (`content`, its announced size): header, content and padding
-   * written into the output as one piece, with the header made in place. Most files of a tree
-   * are this small; one piece instead of three saves a good part of the per-file cost. False (and
-   * nothing written) when the header needs pax or the output cannot give one piece that large.
+   * written into the output as one piece, with the header made in place: most files of a tree
+   * are this small, and this saves them two trips through the output and a header buffer each.
+   * False (and nothing written) when the header needs pax or the output cannot give one piece
+   * that large.
    */
   private addWhole(header: TarFileHeader, content: Buffer): boolean {
     const total = TAR_BLOCK + content.length + paddingFor(content.length);
