@@ -149,7 +149,8 @@ async function benchCorpus(corpus: Corpus, tools: Tool[], opts: Options, dirs: {
         const run = tool.newRun(dir, corpus);
         const step = async (op: OpId, cmd: ReturnType<typeof run.verify>, after?: () => void) => {
           const log = path.join(dirs.logs, `${corpus.name}-${tool.name}-${round}-${op}.log`);
-          const m = await measure(cmd, { useTime, scratch: dirs.scratch, log });
+          // The corpus and this tool's repository, read into the page cache first: every tool starts warm.
+          const m = await measure(cmd, { useTime, scratch: dirs.scratch, log, warm: [path.join(corpus.parent, corpus.root), run.repo] });
           const o = (res.ops[op] ??= { samples: [], errors: [] });
           if (m.code !== 0) {
             const msg = `${label}: exit ${m.code}: ${m.tail.trim().split("\n").slice(-5).join(" | ")}`;
@@ -295,7 +296,7 @@ async function main(): Promise<void> {
     `- machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${(os.totalmem() / GiB).toFixed(0)} GiB RAM, Node ${process.version}, ${os.platform()} ${os.release()}`,
     `- load average (1 min) at start ${startLoad[0]!.toFixed(2)}, at end ${endLoad[0]!.toFixed(2)}; total time ${((Date.now() - t0) / 60000).toFixed(1)} min`,
     `- versions: ${versions.join("; ")}; isnad built from commit ${source.commit}${source.dirty ? ` plus ${source.dirty} uncommitted file(s) under src/ and bin/` : ""}`,
-    `- method: per round every tool gets a fresh repository and runs the five steps in order; tools alternate round-robin (the order rotates each round); ${opts.warmup ? "one warm-up round (not counted), then " : "no warm-up, "}${opts.runs} measured round${opts.runs > 1 ? "s" : ""}, median shown. The page cache is warm (no privilege to drop it); \`sync\` runs (untimed) before every timed step, so no step pays for writing back the one before. The corpus gets its original bytes back before each tool's turn.`,
+    `- method: per round every tool gets a fresh repository and runs the five steps in order; tools alternate round-robin (the order rotates each round); ${opts.warmup ? "one warm-up round (not counted), then " : "no warm-up, "}${opts.runs} measured round${opts.runs > 1 ? "s" : ""}, median shown. Before every timed step, untimed: the corpus and the tool's repository are read once, so the page cache is warm for every tool (these VMs page out memory idle for a minute), then \`sync\` runs, so no step pays for writing back the one before. The corpus gets its original bytes back before each tool's turn.`,
     `- seconds: wall clock of the whole command; MB/s = corpus bytes (10^6) / median seconds, for every step (re-runs and verify read or check the whole corpus too); peak RSS: GNU time %M, highest over the measured runs; for a pipeline (tar | age) the max over its processes, not the sum; repo MiB: apparent size of the repository's files after that step (median).`,
     `- commands: ${[...corpusResults[0]?.tools ?? []].filter((t) => !t.skipped).map((t) => tools.find((x) => x.name === t.tool)?.notes).join(" — ")}`,
     "",
