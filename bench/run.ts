@@ -6,7 +6,7 @@
  * a fresh repository and runs: first snapshot, re-run with nothing changed, re-run after 1 % of the
  * files changed, verify every byte, restore into a fresh folder. The corpus is put back to its
  * original bytes before each tool's turn. Prints medians, MB/s, peak RSS, repository size and the
- * ratios isnad/peer, then writes bench/results/<date>.md and .json.
+ * ratios isnad/peer, then writes bench/results/<date>.md and .json (<date>-<corpus> for one corpus).
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -309,7 +309,9 @@ async function main(): Promise<void> {
   process.stdout.write(`${md}\n`);
   const outDir = opts.save ? path.join(ROOT, "bench/results") : path.join(opts.workdir, "isnad-bench-results");
   fs.mkdirSync(outDir, { recursive: true });
-  const base = path.join(outDir, opts.quick ? `${date}-quick` : date);
+  // One corpus alone (docs4, say) gets its own file, next to the day's full run rather than over it.
+  const suffix = (opts.quick ? "-quick" : "") + (opts.corpora.length === 1 ? `-${opts.corpora[0]}` : "");
+  const base = path.join(outDir, `${date}${suffix}`);
   fs.writeFileSync(`${base}.md`, md);
   fs.writeFileSync(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
   progress(`results written to ${base}.md and ${base}.json`);
