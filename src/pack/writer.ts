@@ -34,7 +34,12 @@ export interface FileIdentity {
 
 export class PackWriter {
   private readonly probe = Buffer.allocUnsafe(1);
-  private checksums: string[] = [];
+  /**
+   * The pack's sha256sum list so far, as UTF-8 bytes: kept as strings, a pack's lines (each
+   * holding its hash and name) lived just long enough to be promoted and die in V8's old space.
+   */
+  private checksums = Buffer.allocUnsafe(64 << 10);
+  private checksumBytes = 0;
   files = 0;
   /** Tar bytes written so far (before compression): what restoring this pack has to read. */
   tarBytes = 0;
@@ -133,7 +138,7 @@ export class PackWriter {
     const changed =
       short || grew || after.size !== expected.size || after.mtimeNs !== expected.mtimeNs || after.ctimeNs !== expected.ctimeNs;
     const sha256 = known ?? hash!.digest("hex");
-    this.checksums.push(sha256sumLine(sha256, name));
+    this.addChecksumLine(sha256sumLine(sha256, name));
     this.files++;
     return { sha256, size, changed };
   }
@@ -143,15 +148,25 @@ export class PackWriter {
    * result() then gives the staged pack, once the writer thread has completed it.
    */
   end(): void {
-    const list = Buffer.from(this.checksums.join(""), "utf8");
+    const list = this.checksums.subarray(0, this.checksumBytes);
     const mtime = Math.floor(Date.now() / 1000);
     this.emit(encodeFileHeader({ name: PACK_CHECKSUMS_MEMBER, size: list.length, mode: 0o644, mtime }));
     this.emit(list);
     const pad = paddingFor(list.length);
     if (pad) this.emit(ZEROS.subarray(0, pad));
     this.emit(TAR_END);
-    this.checksums = [];
+    this.checksumBytes = 0;
     this.out.end();
+  }
+
+  private addChecksumLine(line: string): void {
+    const room = line.length * 3; // a UTF-16 unit is at most 3 bytes of UTF-8
+    if (this.checksumBytes + room > this.checksums.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.checksums.length * 2, this.checksumBytes + room));
+      this.checksums.copy(bigger, 0, 0, this.checksumBytes);
+      this.checksums = bigger;
+    }
+    this.checksumBytes += this.checksums.write(line, this.checksumBytes, "utf8");
   }
 
   result(wait: boolean): StagedObject | undefined {
