@@ -100,6 +100,9 @@ describe("isnad watch", () => {
     expect(a.stderr()).toContain("stopping after the snapshot in progress");
     expect((await snapshots()).length).toBe(before + 1); // it finished and was sealed
 
+    // New content: with the cache, the unchanged file would let this snapshot end within
+    // milliseconds, before the second signal could come.
+    writeBigFile(`${big}/big.bin`, 300 << 20, 2);
     const b = await startBusyWatch(big);
     b.c.kill("SIGTERM");
     while (!b.stderr().includes("stopping after the snapshot in progress")) await new Promise((res) => setTimeout(res, 20));
