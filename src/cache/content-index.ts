@@ -17,6 +17,8 @@ export interface ContentLocation<P> {
   size: number;
 }
 
+import { withRoom } from "../columns.js";
+
 const HASH_BYTES = 32;
 
 export class ContentIndex<P extends object> {
@@ -130,15 +132,9 @@ export class ContentIndex<P extends object> {
 
   private growColumns(): void {
     const n = this.packOf.length * 2;
-    const shas = Buffer.alloc(n * HASH_BYTES);
-    this.shas.copy(shas);
-    this.shas = shas;
-    const packOf = new Uint32Array(n);
-    packOf.set(this.packOf);
-    this.packOf = packOf;
-    const sizeOf = new Float64Array(n);
-    sizeOf.set(this.sizeOf);
-    this.sizeOf = sizeOf;
+    this.shas = withRoom(this.shas, n * HASH_BYTES);
+    this.packOf = withRoom(this.packOf, n);
+    this.sizeOf = withRoom(this.sizeOf, n);
   }
 
   private growTable(): void {

@@ -41,14 +41,7 @@ export type ChunkSource = (onChunk: (chunk: Buffer) => Promise<void> | undefined
  */
 export function localChunks(root: string, key: string): ChunkSource {
   return async (onChunk) => {
-    const file = path.join(root, ...key.split("/"));
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(file, "r");
-    } catch (e) {
-      if (errnoCode(e) === "ENOENT") throw new StorageError(`${key} is missing from ${root}`, { cause: e, notFound: true });
-      throw new StorageError(`cannot read ${key} in ${root}: ${(e as Error).message}`, { cause: e });
-    }
+    const fh = await openObject(root, key);
     const bufs = [takeBuffer(READ_SIZE), takeBuffer(READ_SIZE)];
     let i = 0;
     let next: Promise<{ bytesRead: number }> | undefined = fh.read(bufs[0]!, 0, READ_SIZE, null);
@@ -117,6 +110,16 @@ export async function decryptChunks(
 }
 
 
+/** Opens object `key` of the local repository at `root`; a missing one is a StorageError with notFound. */
+async function openObject(root: string, key: string): Promise<fsp.FileHandle> {
+  try {
+    return await fsp.open(path.join(root, ...key.split("/")), "r");
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") throw new StorageError(`${key} is missing from ${root}`, { cause: e, notFound: true });
+    throw new StorageError(`cannot read ${key} in ${root}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** Bytes of an object's start read at a time while looking for the end of its age header. */
 const HEADER_READ = 64 << 10;
 
@@ -135,14 +138,7 @@ export async function openLocalHeader(root: string, key: string, keys: FileKeySo
     },
   };
   const dec = new AgeDecryptor(capture, label, () => undefined);
-  const file = path.join(root, ...key.split("/"));
-  let fh: fsp.FileHandle;
-  try {
-    fh = await fsp.open(file, "r");
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") throw new StorageError(`${key} is missing from ${root}`, { cause: e, notFound: true });
-    throw new StorageError(`cannot read ${key} in ${root}: ${(e as Error).message}`, { cause: e });
-  }
+  const fh = await openObject(root, key);
   try {
     const buf = Buffer.allocUnsafe(HEADER_READ);
     for (;;) {

@@ -5,6 +5,7 @@
  * time string, array and map entry cost ~400 bytes a file, 50 MiB of a 4 GiB, 108 000-file
  * restore; this costs ~120 bytes plus the path.
  */
+import { withRoom } from "../columns.js";
 import type { FileManifestEntry } from "../format/manifest.js";
 
 /** What writing one file needs (restore.ts FileWrite). */
@@ -91,21 +92,14 @@ export class SelectedFiles {
 
   private grow(): void {
     const n = this.next.length * 2;
-    const more = <T extends Int32Array | Float64Array | Uint32Array | BigInt64Array>(a: T, make: (n: number) => T): T => {
-      const b = make(n);
-      b.set(a as never);
-      return b;
-    };
-    this.next = more(this.next, (k) => new Int32Array(k));
-    this.last = more(this.last, (k) => new Int32Array(k));
-    this.sizes = more(this.sizes, (k) => new Float64Array(k));
-    this.modes = more(this.modes, (k) => new Uint32Array(k));
-    this.uids = more(this.uids, (k) => new Uint32Array(k));
-    this.gids = more(this.gids, (k) => new Uint32Array(k));
-    this.mtimes = more(this.mtimes, (k) => new BigInt64Array(k));
-    const sha = Buffer.alloc(n * 32);
-    this.sha.copy(sha);
-    this.sha = sha;
+    this.next = withRoom(this.next, n);
+    this.last = withRoom(this.last, n);
+    this.sizes = withRoom(this.sizes, n);
+    this.modes = withRoom(this.modes, n);
+    this.uids = withRoom(this.uids, n);
+    this.gids = withRoom(this.gids, n);
+    this.mtimes = withRoom(this.mtimes, n);
+    this.sha = withRoom(this.sha, n * 32);
   }
 }
 

@@ -5,6 +5,7 @@
  * per member and the path only where it differs from the member name: an object per member with
  * its hex hash cost ~350 bytes, 35 MiB for a 100 000-file repository; this costs ~100 plus the name.
  */
+import { withRoom } from "../columns.js";
 
 export interface Expected {
   sha256: string;
@@ -73,15 +74,9 @@ export class ExpectedMembers {
 
   private grow(): void {
     const n = this.sizes.length * 2;
-    const sizes = new Float64Array(n);
-    sizes.set(this.sizes);
-    this.sizes = sizes;
-    const snaps = new Uint32Array(n);
-    snaps.set(this.snaps);
-    this.snaps = snaps;
-    const sha = Buffer.alloc(n * 32);
-    this.sha.copy(sha);
-    this.sha = sha;
+    this.sizes = withRoom(this.sizes, n);
+    this.snaps = withRoom(this.snaps, n);
+    this.sha = withRoom(this.sha, n * 32);
   }
 }
 
