@@ -127,6 +127,26 @@ describe("SnapshotCache", () => {
     again.discard();
   });
 
+  it("records a looked-up file again by its line as read, and encodes it anew when its pack or member moved", () => {
+    const c = open();
+    c.record("s/a", file(1, sha("1")), PACK_A, "s/a");
+    c.record("s/b", file(2, sha("2")), PACK_A, "s/b");
+    c.commit();
+    const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
+    const before = fs.readFileSync(path.join(dir, "files.v2.jsonl"), "utf8").trimEnd().split("\n");
+    // The line as read: written as it is (a hand-edited spacing survives, which proves it was copied).
+    fs.writeFileSync(path.join(dir, "files.v2.jsonl"), [before[0], before[1]!.replace(/,/g, ", "), before[2]].join("\n") + "\n");
+    const again = open();
+    const a = again.lookup("s/a")!;
+    const b = again.lookup("s/b")!;
+    again.record("s/a", a, a.pack, a.member);
+    again.record("s/b", b, PACK_B, b.member); // its content was stored again elsewhere
+    again.commit();
+    const after = fs.readFileSync(path.join(dir, "files.v2.jsonl"), "utf8").trimEnd().split("\n");
+    expect(after[1]).toBe(before[1]!.replace(/,/g, ", "));
+    expect(JSON.parse(after[2]!)).toEqual(["s/b", "2", "1", "2", "3", sha("2"), PACK_B]);
+  });
+
   it("reads the content part only when asked, and writes it again only if it changed", () => {
     seed(["s/a", "s/b"]);
     const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
