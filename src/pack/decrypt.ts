@@ -109,7 +109,6 @@ export async function decryptChunks(
   checkDigest(label, ref, hash, bytes);
 }
 
-
 /** Opens object `key` of the local repository at `root`; a missing one is a StorageError with notFound. */
 async function openObject(root: string, key: string): Promise<fsp.FileHandle> {
   try {
@@ -120,8 +119,12 @@ async function openObject(root: string, key: string): Promise<fsp.FileHandle> {
   }
 }
 
-/** Bytes of an object's start read at a time while looking for the end of its age header. */
-const HEADER_READ = 64 << 10;
+/**
+ * Bytes of an object's start read at a time while looking for the end of its age header: a
+ * header is ~200 bytes per X25519 recipient and ~1.6 KB per hybrid one, so one read usually
+ * holds it, and little of the payload (which the read thread reads and decrypts again) comes with it.
+ */
+const HEADER_READ = 4 << 10;
 
 /**
  * Opens the age header of an object in a local repository: its exact bytes and its file key,

@@ -1,7 +1,7 @@
 /**
  * Writes one encrypted object (a pack or a manifest) to a staging file: plaintext in, optionally
- * zstd frames (made here, or made by the main thread and passed in whole), age out, SHA-256 of the ciphertext computed on the way (it becomes the object's
- * id). Synchronous on purpose: it sits on the hot path and Node's stream plumbing costs more than
+ * zstd frames (made here, or made by the main thread and passed in whole), age out, SHA-256 of
+ * the ciphertext computed on the way (it becomes the object's id). Synchronous on purpose: it sits on the hot path and Node's stream plumbing costs more than
  * the work itself. It runs on the main thread (tests, small objects) or in the pack writer thread
  * (pack/writer-thread.ts); it imports nothing that loads typage, so the thread stays light.
  */

@@ -12,7 +12,7 @@
  * compression history.
  *
  * The object's plaintext is then a sequence of whole zstd frames, some made on each thread, which
- * `zstd -d` and every zstd decoder read as one stream (docs/FORMAT.md §3).
+ * `zstd -d` and every zstd decoder read as one stream (docs/FORMAT.md §4).
  */
 import { giveBackCompressor, takeCompressor, type ZstdCompressor } from "./compression.js";
 import { FRAME, type RingProducer } from "./ring.js";

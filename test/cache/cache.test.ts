@@ -28,6 +28,10 @@ beforeEach(() => {
 const open = (validPacks: string[] = [PACK_A, PACK_B], opts: { rehash?: boolean; repoId?: string } = {}) =>
   SnapshotCache.open<object>({ repoId: opts.repoId ?? REPO, validPacks: new Set(validPacks), rehash: opts.rehash, env, warn: (_w, m) => warned.push(m) });
 
+/** This test's cache folder, and the lines of its path part. */
+const cacheDir = (): string => path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
+const filesLines = (): string[] => fs.readFileSync(path.join(cacheDir(), "files.v2.jsonl"), "utf8").trimEnd().split("\n");
+
 const file = (size: number, sha256: string) => ({ size: BigInt(size), mtimeNs: 1n, ctimeNs: 2n, ino: 3n, sha256 });
 
 /** Writes a cache through the public API: the records given, content entries in pack A. */
@@ -84,8 +88,8 @@ describe("SnapshotCache", () => {
 
   it("stops using a path part that is out of order, and drops a content part with a bad line", () => {
     seed(["s/a", "s/b"]);
-    const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
-    const files = fs.readFileSync(path.join(dir, "files.v2.jsonl"), "utf8").trimEnd().split("\n");
+    const dir = cacheDir();
+    const files = filesLines();
     fs.writeFileSync(path.join(dir, "files.v2.jsonl"), [files[0], files[2], files[1]].join("\n") + "\n");
     fs.appendFileSync(path.join(dir, "content.v1.jsonl"), '["nothex","x","y",1]\n');
     const c = open();
@@ -116,8 +120,7 @@ describe("SnapshotCache", () => {
     c.record("s/a", file(1, sha("1")), PACK_A, "s/a");
     c.record("s/b", file(2, sha("2")), PACK_B, "t/elsewhere");
     c.commit();
-    const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
-    const lines = fs.readFileSync(path.join(dir, "files.v2.jsonl"), "utf8").trimEnd().split("\n");
+    const lines = filesLines();
     expect(JSON.parse(lines[0]!)).toEqual({ format: "isnad-cache-files/2", repository: REPO });
     expect(JSON.parse(lines[1]!)).toEqual(["s/a", "1", "1", "2", "3", sha("1"), PACK_A]);
     expect(JSON.parse(lines[2]!)).toEqual(["s/b", "2", "1", "2", "3", sha("2"), PACK_B, "t/elsewhere"]);
@@ -132,8 +135,8 @@ describe("SnapshotCache", () => {
     c.record("s/a", file(1, sha("1")), PACK_A, "s/a");
     c.record("s/b", file(2, sha("2")), PACK_A, "s/b");
     c.commit();
-    const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
-    const before = fs.readFileSync(path.join(dir, "files.v2.jsonl"), "utf8").trimEnd().split("\n");
+    const dir = cacheDir();
+    const before = filesLines();
     // The line as read: written as it is (a hand-edited spacing survives, which proves it was copied).
     fs.writeFileSync(path.join(dir, "files.v2.jsonl"), [before[0], before[1]!.replace(/,/g, ", "), before[2]].join("\n") + "\n");
     const again = open();
@@ -142,14 +145,14 @@ describe("SnapshotCache", () => {
     again.record("s/a", a, a.pack, a.member);
     again.record("s/b", b, PACK_B, b.member); // its content was stored again elsewhere
     again.commit();
-    const after = fs.readFileSync(path.join(dir, "files.v2.jsonl"), "utf8").trimEnd().split("\n");
+    const after = filesLines();
     expect(after[1]).toBe(before[1]!.replace(/,/g, ", "));
     expect(JSON.parse(after[2]!)).toEqual(["s/b", "2", "1", "2", "3", sha("2"), PACK_B]);
   });
 
   it("reads the content part only when asked, and writes it again only if it changed", () => {
     seed(["s/a", "s/b"]);
-    const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
+    const dir = cacheDir();
     const content = path.join(dir, "content.v1.jsonl");
     // Not asked: a broken content file is neither read (no warning) nor replaced.
     fs.appendFileSync(content, "not json\n");
@@ -180,7 +183,7 @@ describe("SnapshotCache", () => {
   });
 
   it("a cache of the first format is not read, and goes when a new one is committed", () => {
-    const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
+    const dir = cacheDir();
     fs.mkdirSync(dir, { recursive: true });
     const old = path.join(dir, "files.v1.jsonl");
     fs.writeFileSync(old, JSON.stringify({ format: "isnad-cache-files/1", repository: REPO }) + "\n" + JSON.stringify(["s/a", "1", "1", "2", "3", sha("1")]) + "\n");
@@ -193,7 +196,7 @@ describe("SnapshotCache", () => {
 
   it("discard leaves the old cache as it was and no temporary file", () => {
     seed(["s/a"]);
-    const dir = path.join(env["XDG_CACHE_HOME"]!, "isnad", REPO);
+    const dir = cacheDir();
     const before = fs.readFileSync(path.join(dir, "files.v2.jsonl"), "utf8");
     const c = open();
     c.record("s/z", file(1, sha("e")), PACK_A, "s/z");
