@@ -119,12 +119,47 @@ function parseLine<T>(schema: z.ZodType<T>, line: string, lineNo: number, what: 
   } catch {
     throw new Error(`manifest line ${lineNo}: not JSON`);
   }
+  return checked(schema, raw, lineNo, what);
+}
+
+function checked<T>(schema: z.ZodType<T>, raw: unknown, lineNo: number, what: string): T {
   const r = schema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0];
     throw new Error(`manifest line ${lineNo}: bad ${what}: ${issue?.path.join(".") ?? ""} ${issue?.message ?? ""}`.trim());
   }
   return r.data;
+}
+
+const FILE_KEYS = new Set(Object.keys(FileEntry.shape));
+const HEX64 = /^[0-9a-f]{64}$/;
+const MTIME = /^-?\d+$/;
+const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0; // zod 4: int() is a safe integer
+
+/**
+ * The file entry on a line, checked by hand against the same rules as FileEntry; undefined if
+ * anything is off, and the zod schema then says what. A manifest is nearly all file entries,
+ * and zod took ~40 % of the time to parse one (about 1.3 µs a line).
+ */
+function asFileEntry(raw: unknown): FileManifestEntry | undefined {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return undefined;
+  const e = raw as Record<string, unknown>;
+  for (const k in e) if (!FILE_KEYS.has(k)) return undefined;
+  if (e.type !== "file" || typeof e.path !== "string" || typeof e.mtime !== "string" || !MTIME.test(e.mtime)) return undefined;
+  if (!count(e.mode) || !count(e.uid) || !count(e.gid) || !count(e.size)) return undefined;
+  if (typeof e.sha256 !== "string" || !HEX64.test(e.sha256) || typeof e.pack !== "string" || !HEX64.test(e.pack)) return undefined;
+  if ((e.member !== undefined && typeof e.member !== "string") || (e.changed !== undefined && e.changed !== true)) return undefined;
+  return e as FileManifestEntry;
+}
+
+function parseEntry(line: string, lineNo: number): ManifestEntry {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    throw new Error(`manifest line ${lineNo}: not JSON`);
+  }
+  return asFileEntry(raw) ?? checked(EntrySchema, raw, lineNo, "entry");
 }
 
 /**
@@ -154,7 +189,7 @@ export class ManifestParser {
       this.ended = true;
       return undefined;
     }
-    const e = parseLine(EntrySchema, line, this.lineNo, "entry");
+    const e = parseEntry(line, this.lineNo);
     const why = unsafePathReason(e.path);
     if (why) throw new Error(`manifest line ${this.lineNo}: unsafe path ${JSON.stringify(e.path)}: ${why}`);
     if (this.last !== undefined && this.compare(this.last, e.path) >= 0)
@@ -171,6 +206,9 @@ export class ManifestParser {
   }
 }
 
+/** An empty, "." or ".." segment somewhere in a path. */
+const SUSPECT_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
 /**
  * Why a stored path could not be restored safely, or undefined if it can. Paths are relative,
  * "/"-separated, with no empty, "." or ".." segment and no NUL.
@@ -179,6 +217,7 @@ export function unsafePathReason(p: string): string | undefined {
   if (p === "") return "empty path";
   if (p.includes("\0")) return "NUL in path";
   if (p.startsWith("/")) return "absolute path";
+  if (!SUSPECT_SEGMENT.test(p)) return undefined; // the usual case, without splitting the path
   for (const seg of p.split("/")) {
     if (seg === "") return "empty segment";
     if (seg === "." || seg === "..") return `'${seg}' segment`;

@@ -191,6 +191,39 @@ describe("encode*Line", () => {
 describe("ManifestParser", () => {
   const push = (p: ManifestParser, line: string) => p.push(line);
 
+  // File entries are checked by hand (zod only says what is wrong): every way a file entry can be
+  // wrong must still be refused, and every optional field still accepted.
+  it("refuses every malformed file entry the schema refuses, and accepts the optional fields", () => {
+    const base = file("a") as unknown as Record<string, unknown>;
+    const bad: Array<Record<string, unknown>> = [
+      ...["type", "path", "mode", "mtime", "uid", "gid", "size", "sha256", "pack"].map((k) => Object.fromEntries(Object.entries(base).filter(([key]) => key !== k))),
+      ...["mode", "uid", "gid", "size"].flatMap((k) => [-1, 1.5, 2 ** 53, "1", null, true].map((v) => ({ ...base, [k]: v }))),
+      ...["sha256", "pack"].flatMap((k) => ["A".repeat(64), "a".repeat(63), "a".repeat(65), "g".repeat(64), 1, null].map((v) => ({ ...base, [k]: v }))),
+      ...["1.5", "1e9", "", " 1", "0x10", 1].map((mtime) => ({ ...base, mtime })),
+      { ...base, path: 1 },
+      { ...base, path: null },
+      { ...base, member: 1 },
+      { ...base, member: null },
+      { ...base, changed: false },
+      { ...base, changed: "true" },
+      { ...base, owner: "x" },
+      { ...base, type: "dir" },
+    ];
+    for (const e of bad) {
+      const p = new ManifestParser(comparePaths);
+      p.push(encodeHeaderLine(HEADER).trimEnd());
+      expect(() => p.push(JSON.stringify(e)), JSON.stringify(e)).toThrow(/line 2: bad entry/);
+    }
+    const proto = new ManifestParser(comparePaths);
+    proto.push(encodeHeaderLine(HEADER).trimEnd());
+    expect(() => proto.push(JSON.stringify(base).replace("{", '{"__proto__":{},'))).toThrow(/line 2: bad entry/);
+    for (const extra of [{ member: "b/c" }, { changed: true }, { member: "", changed: true }, { mtime: "-123" }, { size: Number.MAX_SAFE_INTEGER }]) {
+      const p = new ManifestParser(comparePaths);
+      p.push(encodeHeaderLine(HEADER).trimEnd());
+      expect(p.push(JSON.stringify({ ...base, ...extra }))).toEqual({ ...base, ...extra });
+    }
+  });
+
   it("returns undefined for the header and end lines, the entry otherwise", () => {
     const p = new ManifestParser(comparePaths);
     expect(push(p, encodeHeaderLine(HEADER).trimEnd())).toBeUndefined();
