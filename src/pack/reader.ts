@@ -41,11 +41,12 @@ async function readDecrypted(
   identities: AgeIdentities,
   label: string,
   onPlaintext: (chunk: Buffer) => void,
-  inThread = false,
+  inThread?: { next?: NextObject },
 ): Promise<void> {
   if (inThread && storage.localRoot !== undefined && readThread) {
     const { readerFor } = await import("./threaded-reader.js");
-    await readerFor().read(storage.localRoot, key, ref, identities, label, onPlaintext);
+    const next = inThread.next && { ...inThread.next, label: packLabel(inThread.next.ref) };
+    await readerFor().read(storage.localRoot, key, ref, identities, label, onPlaintext, next);
     return;
   }
   await decryptChunks(storage.localRoot !== undefined ? localChunks(storage.localRoot, key) : storageChunks(storage, key), ref, identities, label, onPlaintext);
@@ -117,11 +118,20 @@ export async function readManifest(
   return { header: parser.header! };
 }
 
+/** The object a caller will read next, so that the read thread can start on it early. */
+export interface NextObject {
+  key: string;
+  ref: ObjectRef;
+}
+
+const packLabel = (ref: ObjectRef): string => `pack ${ref.id.slice(0, 16)}`;
+
 /**
  * Reads a pack and hands each member to `visitor` (see src/format/tar-reader.ts): synchronous
  * callbacks, the member's bytes as views valid only during the call (the buffers are reused).
  * Resolves once the pack was read to its end-of-archive block and its ciphertext matched ref;
- * anything the visitor throws ends the read and rejects with that error.
+ * anything the visitor throws ends the read and rejects with that error. `next`: the pack the
+ * caller reads after this one (a local repository's read thread starts on it meanwhile).
  */
 export async function readPackMembers(
   storage: Storage,
@@ -129,11 +139,12 @@ export async function readPackMembers(
   ref: ObjectRef,
   identities: AgeIdentities,
   visitor: TarVisitor,
+  next?: NextObject,
 ): Promise<void> {
-  const label = `pack ${ref.id.slice(0, 16)}`;
+  const label = packLabel(ref);
   const reader = new TarReader(visitor);
   try {
-    await readDecrypted(storage, key, ref, identities, label, (chunk) => reader.push(chunk), true);
+    await readDecrypted(storage, key, ref, identities, label, (chunk) => reader.push(chunk), { next });
     reader.end();
   } catch (err) {
     // Authentic plaintext that is not a valid tar: the pack itself is malformed.

@@ -23,6 +23,12 @@ export class ThreadedReader {
   private readonly port: MessageChannel["port2"];
   private readonly consumer: RingConsumer;
   private nextStream = 1;
+  /**
+   * The object posted ahead (read()'s `next`): the thread goes on to it as soon as it finishes
+   * the current one, instead of idling while this thread works through the ring's backlog and
+   * opens the next header (measured ~0.2 s of a 1.9 s verify of the docs corpus).
+   */
+  private ahead: { root: string; key: string; stream: number } | undefined;
   /** Set when a read ended mid-stream (the thread failed): readerFor() then starts a new one. */
   broken = false;
 
@@ -43,25 +49,68 @@ export class ThreadedReader {
    * Reads object `key` of the local repository at `root` as decryptChunks does, handing each
    * plaintext chunk (a view into the ring, valid only during the call) to `onPlaintext`. Once
    * the header is open, blocks until the object is read to its end; throws what onPlaintext or
-   * the thread threw.
+   * the thread threw. `next`, the object the caller will read after this one, is posted ahead.
    */
-  async read(root: string, key: string, ref: ObjectRef, keys: FileKeySource, label: string, onPlaintext: (chunk: Buffer) => void): Promise<void> {
+  async read(root: string, key: string, ref: ObjectRef, keys: FileKeySource, label: string, onPlaintext: (chunk: Buffer) => void, next?: ReadAhead): Promise<void> {
+    let stream: number;
+    const ahead = this.ahead;
+    if (ahead && ahead.root === root && ahead.key === key) {
+      this.ahead = undefined;
+      stream = ahead.stream;
+    } else {
+      this.dropAhead();
+      stream = await this.post(root, key, ref, keys, label);
+    }
+    if (next) await this.postAhead(root, next, keys);
+    let outcome: ReadOutcome | undefined;
+    let failure: { error: unknown } | undefined;
+    this.guarded(() => this.consumeStream(stream, onPlaintext, (o) => (outcome = o), (error) => (failure ??= { error })));
+    if (failure) throw failure.error;
+    if (!outcome || "cancelled" in outcome) throw internalError(`read thread: ${label} ended without an outcome`);
+    if ("error" in outcome) throw rebuildError(outcome.error);
+  }
+
+  /** How many jobs were posted to the thread so far. */
+  get posted(): number {
+    return this.nextStream - 1;
+  }
+
+  /** Opens an object's header here and posts the job with its file key; returns the stream. */
+  private async post(root: string, key: string, ref: ObjectRef, keys: FileKeySource, label: string): Promise<number> {
     const { header, fileKey } = await openLocalHeader(root, key, keys, label);
     const stream = this.nextStream++;
     this.port.postMessage({ stream, root, key, ref, label, header, fileKey } satisfies ReadJob);
     fileKey.fill(0); // the thread has its copy
-    let outcome: ReadOutcome | undefined;
-    let failure: { error: unknown } | undefined;
+    return stream;
+  }
+
+  private async postAhead(root: string, next: ReadAhead, keys: FileKeySource): Promise<void> {
     try {
-      this.consumeStream(stream, onPlaintext, (o) => (outcome = o), (error) => (failure ??= { error }));
+      this.ahead = { root, key: next.key, stream: await this.post(root, next.key, next.ref, keys, next.label) };
+    } catch {
+      // Not posted: reading `next` itself opens its header again and reports what is wrong.
+    }
+  }
+
+  /** Drops the object posted ahead, if the caller reads another instead: its frames are skipped. */
+  private dropAhead(): void {
+    const ahead = this.ahead;
+    if (!ahead) return;
+    this.ahead = undefined;
+    this.consumer.cancel(ahead.stream);
+    const ignore = (): void => undefined;
+    this.guarded(() => this.consumeStream(ahead.stream, ignore, ignore, ignore));
+  }
+
+  /** Runs a consumeStream; if it throws, the ring is mid-stream and this reader is done. */
+  private guarded(consume: () => void): void {
+    try {
+      consume();
     } catch (e) {
-      this.broken = true; // the ring is mid-stream: later reads need a new thread
+      this.broken = true; // later reads need a new thread
       this.terminate();
       throw e;
     }
-    if (failure) throw failure.error;
-    if (!outcome || "cancelled" in outcome) throw internalError(`read thread: ${label} ended without an outcome`);
-    if ("error" in outcome) throw rebuildError(outcome.error);
   }
 
   /** Takes stream `stream`'s frames up to its finish frame. */
@@ -97,6 +146,13 @@ export class ThreadedReader {
   terminate(): void {
     void this.worker.terminate();
   }
+}
+
+/** An object to post ahead of time (see ThreadedReader.read). */
+export interface ReadAhead {
+  key: string;
+  ref: ObjectRef;
+  label: string;
 }
 
 let current: ThreadedReader | undefined;

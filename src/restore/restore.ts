@@ -21,7 +21,7 @@ import {
   type SymlinkManifestEntry,
 } from "../format/manifest.js";
 import { PACK_CHECKSUMS_MEMBER } from "../format/sha256sum.js";
-import { readManifest, readPackMembers } from "../pack/reader.js";
+import { readManifest, readPackMembers, type NextObject } from "../pack/reader.js";
 import type { ReadableSeal, Repository } from "../repo/repository.js";
 import type { Finding } from "../verify/findings.js";
 import { throttle } from "../throttle.js";
@@ -150,8 +150,14 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
     }
   }
 
-  // Files, pack by pack.
-  for (const packId of selectedFiles.packs()) {
+  // Files, pack by pack, each read ahead while the one before it is written.
+  const packOrder = [...selectedFiles.packs()];
+  const ahead = (i: number): NextObject | undefined => {
+    const id = packOrder[i];
+    const ref = id === undefined ? undefined : packs.get(id);
+    return ref && { key: packKey(ref.id), ref };
+  };
+  for (const [i, packId] of packOrder.entries()) {
     const members = selectedFiles.members(packId);
     const ref = packs.get(packId);
     const key = packKey(packId);
@@ -228,7 +234,7 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
             }
           },
         };
-      });
+      }, ahead(i + 1));
     } catch (err) {
       writing?.abort();
       if (err instanceof IsnadError && err.kind === "config") throw err;

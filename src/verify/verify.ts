@@ -178,9 +178,9 @@ export async function verifyRepository(opts: VerifyOptions): Promise<VerifyRepor
     emit({ type: "object", key: o.key, bytes: o.ref.size });
     progress();
   }
-  for (const o of objects.values()) {
-    if (o.kind !== "pack" || !present.has(o.key)) continue;
-    report.filesChecked += await checkPackContent(repo, o, opts.identities, expected, add);
+  const packs = [...objects.values()].filter((o) => o.kind === "pack" && present.has(o.key));
+  for (const [i, o] of packs.entries()) {
+    report.filesChecked += await checkPackContent(repo, o, opts.identities, expected, add, packs[i + 1]);
     report.objectsChecked++;
     report.bytesChecked += o.ref.size;
     emit({ type: "object", key: o.key, bytes: o.ref.size });
@@ -344,13 +344,17 @@ function addObjectError(
   });
 }
 
-/** Decrypts one pack and checks each member against what the manifests expect. Returns files checked. */
+/**
+ * Decrypts one pack and checks each member against what the manifests expect. Returns files
+ * checked. `next`: the pack checked after this one, read ahead.
+ */
 async function checkPackContent(
   repo: Repository,
   o: { key: string; ref: ObjectRef; snapshot: string },
   identities: AgeIdentities,
   expected: ExpectedMembers,
   add: (f: Finding) => void,
+  next: { key: string; ref: ObjectRef } | undefined,
 ): Promise<number> {
   const expectedIn = expected.inPack(o.ref.id);
   const seen = new Map<string, string>();
@@ -399,7 +403,7 @@ async function checkPackContent(
           }
         },
       };
-    });
+    }, next);
   } catch (err) {
     addObjectError(add, err, { ...where, code: "pack-invalid" });
     return files;

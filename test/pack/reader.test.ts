@@ -14,6 +14,7 @@ import { AgeIdentities } from "../../src/crypto/age.js";
 import { packKey } from "../../src/format/layout.js";
 import { readPackMembers, useReadThread } from "../../src/pack/reader.js";
 import { ThreadedObjects } from "../../src/pack/objects.js";
+import { readerFor } from "../../src/pack/threaded-reader.js";
 import { PackWriter } from "../../src/pack/writer.js";
 import { generateIdentity } from "../../src/keys/identity.js";
 import { LocalStorage } from "../../src/storage/local.js";
@@ -62,10 +63,10 @@ describe.each([
 });
 
 describe("the read thread", () => {
-  /** A stored pack of three small files, and the identities that open it. */
-  async function storedPack(name: string) {
-    const { identity, recipient } = await generateIdentity("classic");
-    const storage = new LocalStorage(path.join(dir, name));
+  /** A stored pack of three small files, and the identities that open it (`repo`: in a shared repository, under its key). */
+  async function storedPack(name: string, repo?: { root: string; key: { identity: string; recipient: string } }) {
+    const { identity, recipient } = repo?.key ?? (await generateIdentity("classic"));
+    const storage = new LocalStorage(repo?.root ?? path.join(dir, name));
     const w = await PackWriter.open(await storage.stagingDir(), [recipient], true);
     for (let i = 0; i < 3; i++) {
       const f = path.join(dir, `${name}-f${i}`);
@@ -78,7 +79,7 @@ describe("the read thread", () => {
     const staged = w.finish();
     await storage.putFile(packKey(staged.id), staged.file);
     const ref = { id: staged.id, size: staged.size, compression: "zstd" as const };
-    return { storage, ref, key: packKey(staged.id), file: path.join(dir, name, ...packKey(staged.id).split("/")), ids: new AgeIdentities([identity]) };
+    return { storage, ref, key: packKey(staged.id), file: path.join(repo?.root ?? path.join(dir, name), ...packKey(staged.id).split("/")), ids: new AgeIdentities([identity]) };
   }
   const names = async (p: Awaited<ReturnType<typeof storedPack>>): Promise<string[]> => {
     const got: string[] = [];
@@ -111,6 +112,39 @@ describe("the read thread", () => {
       }),
     ).rejects.toThrow("visitor gave up");
     expect(await names(p)).toHaveLength(4);
+  });
+
+  it("reads the next pack ahead: the read that follows takes the job already posted, any other read drops it", async () => {
+    const repo = { root: path.join(dir, "rt-ahead"), key: await generateIdentity("classic") };
+    const [a, b, c] = [await storedPack("a", repo), await storedPack("b", repo), await storedPack("c", repo)];
+    const all = ["f0", "f1", "f2", ".isnad/manifest-sha256.txt"];
+    const read = async (p: typeof a, next?: typeof a, visit?: (name: string) => void): Promise<string[]> => {
+      const got: string[] = [];
+      await readPackMembers(p.storage, p.key, p.ref, p.ids, (m) => (visit?.(m.name), got.push(m.name), undefined), next && { key: next.key, ref: next.ref });
+      return got;
+    };
+    const reader = readerFor();
+    const posted = reader.posted;
+    expect(await read(a, b)).toEqual(all);
+    expect(reader.posted).toBe(posted + 2);
+    expect(await read(b)).toEqual(all);
+    expect(reader.posted).toBe(posted + 2); // b was posted already
+    // b posted ahead, then c read instead: b's frames are skipped, c's read in full.
+    expect(await read(a, b)).toEqual(all);
+    expect(await read(c)).toEqual(all);
+    expect(reader.posted).toBe(posted + 5);
+    // The visitor gives up on a: b, posted ahead, is still read whole.
+    await expect(read(a, b, () => {
+      throw new Error("visitor gave up");
+    })).rejects.toThrow("visitor gave up");
+    expect(await read(b)).toEqual(all);
+    expect(reader.posted).toBe(posted + 7);
+    // A pack posted ahead that cannot be opened: not posted; reading it reports what is wrong.
+    fs.rmSync(c.file);
+    expect(await read(a, c)).toEqual(all);
+    expect(reader.posted).toBe(posted + 8);
+    await expect(read(c)).rejects.toMatchObject({ kind: "storage", notFound: true });
+    expect(readerFor()).toBe(reader);
   });
 
   it("refuses a pack under identities that do not match, as a config error", async () => {
