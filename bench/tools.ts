@@ -54,11 +54,17 @@ function publicKeyOf(keyFile: string): string {
   return m[1]!;
 }
 
-/** The node options on a script's "#!/usr/bin/env -S node …" line. */
-export function shebangNodeFlags(script: string): string[] {
+/** What a script's "#!/usr/bin/env -S [NAME=value …] node [flags …]" line sets: environment and node flags. */
+export function shebangOf(script: string): { env: Record<string, string>; nodeFlags: string[] } {
   const first = fs.readFileSync(script, "utf8").split("\n", 1)[0] ?? "";
-  const m = /^#!\S*env\s+-S\s+node\s+(.*)$/.exec(first);
-  return m?.[1] ? m[1].trim().split(/\s+/) : [];
+  const words = /^#!\S*env\s+-S\s+(.*)$/.exec(first)?.[1]?.trim().split(/\s+/) ?? [];
+  const env: Record<string, string> = {};
+  let i = 0;
+  for (; i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i]!); i++) {
+    const w = words[i]!;
+    env[w.slice(0, w.indexOf("="))] = w.slice(w.indexOf("=") + 1);
+  }
+  return { env, nodeFlags: words[i] === "node" ? words.slice(i + 1) : [] };
 }
 
 export function makeTool(name: ToolName, ctx: ToolContext): Tool {
@@ -72,8 +78,10 @@ export function makeTool(name: ToolName, ctx: ToolContext): Tool {
   const key = path.join(ctx.home, "key.txt");
   switch (name) {
     case "isnad": {
-      // Run it as the installed command runs: with the node flags on the bin's #! line.
-      const isnad = (...args: string[]) => [process.execPath, ...shebangNodeFlags(ctx.isnadBin), ctx.isnadBin, ...args];
+      // Run it as the installed command runs: with the environment and node flags of the bin's #! line.
+      const shebang = shebangOf(ctx.isnadBin);
+      const isnad = (...args: string[]) => [process.execPath, ...shebang.nodeFlags, ctx.isnadBin, ...args];
+      Object.assign(env, shebang.env);
       let recipient = "";
       return {
         name,

@@ -3,13 +3,24 @@
  * tar | age. Exit status and the table's shape only: no timing assertions.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { shebangOf } from "../../bench/tools.js";
 import { ROOT, skipWithout } from "../helpers/cli.js";
 
 const RUN = path.join(ROOT, "dist/bench/run.js");
+
+describe("shebangOf", () => {
+  it("reads the environment and node flags the installed command runs with, as the bench must run it", () => {
+    const bin = path.join(ROOT, "dist/bin/isnad.js");
+    const s = shebangOf(bin);
+    expect(readFileSync(bin, "utf8").split("\n", 1)[0]).toBe(`#!/usr/bin/env -S ${Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(" ")} node ${s.nodeFlags.join(" ")}`);
+    expect(s.env).toEqual({ MALLOC_TRIM_THRESHOLD_: "1048576" });
+    expect(s.nodeFlags).toContain("--expose-gc");
+  });
+});
 
 describe.skipIf(skipWithout("age"))("bench --quick", () => {
   const workdir = mkdtempSync(path.join(os.tmpdir(), "isnad-bench-test-"));
