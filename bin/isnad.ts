@@ -12,7 +12,7 @@
 // MALLOC_TRIM_THRESHOLD_ (glibc; ignored elsewhere): a fixed threshold also fixes the mmap
 // threshold at 128 KiB, so native blocks that large (zstd contexts and buffers, in two threads)
 // are mapped and unmapped, not left in malloc's arenas; glibc's sliding threshold let them
-// fragment: a first snapshot of the 4 GiB corpus peaked 137-141 MiB with it, 149-152 without.
+// fragment: a first snapshot of the 4 GiB corpus peaked 136-138 MiB with it, 146-148 without.
 import { main } from "../src/cli/main.js";
 
 process.exitCode = await main(process.argv.slice(2));
