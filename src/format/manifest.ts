@@ -112,15 +112,15 @@ export const encodeEndLine = (entries: number): string => canonicalJson({ end: t
 /** Member name of a file entry inside its pack. */
 export const memberOf = (e: FileManifestEntry): string => e.member ?? e.path;
 
-function parseLine<T>(schema: z.ZodType<T>, line: string, lineNo: number, what: string): T {
-  let raw: unknown;
+function jsonOf(line: string, lineNo: number): unknown {
   try {
-    raw = JSON.parse(line);
+    return JSON.parse(line);
   } catch {
     throw new Error(`manifest line ${lineNo}: not JSON`);
   }
-  return checked(schema, raw, lineNo, what);
 }
+
+const parseLine = <T>(schema: z.ZodType<T>, line: string, lineNo: number, what: string): T => checked(schema, jsonOf(line, lineNo), lineNo, what);
 
 function checked<T>(schema: z.ZodType<T>, raw: unknown, lineNo: number, what: string): T {
   const r = schema.safeParse(raw);
@@ -153,12 +153,7 @@ function asFileEntry(raw: unknown): FileManifestEntry | undefined {
 }
 
 function parseEntry(line: string, lineNo: number): ManifestEntry {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch {
-    throw new Error(`manifest line ${lineNo}: not JSON`);
-  }
+  const raw = jsonOf(line, lineNo);
   return asFileEntry(raw) ?? checked(EntrySchema, raw, lineNo, "entry");
 }
 

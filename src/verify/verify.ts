@@ -15,6 +15,7 @@ import { memberOf } from "../format/manifest.js";
 import { decodeSeal, type ObjectRef } from "../format/seal.js";
 import { PACK_CHECKSUMS_MEMBER, parseSha256sum } from "../format/sha256sum.js";
 import { verifyEd25519 } from "../keys/signer.js";
+import type { NextObject } from "../pack/reader.js";
 import { isRemovedSeal, readRemovals, type Removals } from "../repo/removals.js";
 import { listSealFiles, signerPublicKey, type ReadableSeal, type Repository } from "../repo/repository.js";
 import { throttle } from "../throttle.js";
@@ -354,7 +355,7 @@ async function checkPackContent(
   identities: AgeIdentities,
   expected: ExpectedMembers,
   add: (f: Finding) => void,
-  next: { key: string; ref: ObjectRef } | undefined,
+  next: NextObject | undefined,
 ): Promise<number> {
   const expectedIn = expected.inPack(o.ref.id);
   const seen = new Map<string, string>();
