@@ -11,7 +11,8 @@
  * - on an append-only account (rename refused, see README "Off-site: SFTP") the object is written
  *   under its key directly, opened with `wx`, and its size is checked after the upload. A crash
  *   can leave a truncated object there: a later put of the same key sees the size mismatch and
- *   either resumes it (same run) or reports it; verify finds it by its hash.
+ *   either resumes it (same run: from the last acknowledged byte, then read back and compared)
+ *   or reports it; verify finds it by its hash.
  * The local staging folder (stagingDir) is os.tmpdir()/isnad-staging-<hash of the location>.
  */
 import { createHash, randomBytes } from "node:crypto";
@@ -120,8 +121,11 @@ export class SftpStorage implements Storage {
   private connecting: Promise<Connection> | undefined;
   private closed = false;
   private readonly madeDirs = new Set<string>();
-  /** Keys this process started writing directly (append-only) and may resume after a drop. */
-  private readonly ownPartial = new Set<string>();
+  /**
+   * Keys this process started writing in place (append-only) and may resume after a drop, each
+   * with how many leading bytes the server has acknowledged.
+   */
+  private readonly ownPartial = new Map<string, number>();
   private readonly retryMs: number;
 
   private constructor(
@@ -243,18 +247,33 @@ export class SftpStorage implements Storage {
   private async putInPlace(sftp: SFTPWrapper, key: string, final: string, source: Source): Promise<PutResult> {
     await this.mkdirs(sftp, path.posix.dirname(final));
     const before = await statFile(sftp, final);
+    const confirmed = (n: number) => void this.ownPartial.set(key, n);
     if (before) {
-      if (this.ownPartial.has(key) && before.size <= source.size) {
-        // Our own upload of this key was cut off by a dropped connection: SFTP writes are applied
-        // in order, so what is there is a prefix. Write the rest (maybe nothing).
-        if (before.size < source.size) await upload(sftp, source, final, "r+", before.size);
-        return this.checkWritten(sftp, key, final, source.size);
+      const acked = this.ownPartial.get(key);
+      if (acked !== undefined && before.size <= source.size) {
+        // Our own upload of this key was cut off by a dropped connection. Only the bytes the
+        // server acknowledged are known to be there: writes still in flight may have landed out of
+        // order and left holes below the size the server reports. Write again from the
+        // acknowledged end, then read the whole object back, since two connections wrote it.
+        await upload(sftp, source, final, "r+", Math.min(acked, before.size), confirmed);
+        await this.checkSize(sftp, key, final, source.size);
+        if (!(await sameBytes(sftp, final, source))) {
+          this.warn(`${this.location}: ${key} differs from the local copy after resuming its upload; writing it again from the start`);
+          await upload(sftp, source, final, "r+", 0, confirmed);
+          if (!(await sameBytes(sftp, final, source))) {
+            throw new StorageError(`${this.location}: ${key} still differs from the local copy after writing it twice`, {
+              hint: "the server does not keep what it acknowledges; check its disk, then run isnad verify",
+            });
+          }
+        }
+        this.ownPartial.delete(key);
+        return "created";
       }
       return this.existing(key, before.size, source.size);
     }
-    this.ownPartial.add(key);
+    confirmed(0);
     try {
-      await upload(sftp, source, final, "wx", 0);
+      await upload(sftp, source, final, "wx", 0, confirmed);
     } catch (e) {
       if (sftpCode(e) === FAILURE && !isConnectionError(e)) {
         // wx on an existing name: someone else wrote it between our stat and our open.
@@ -266,18 +285,18 @@ export class SftpStorage implements Storage {
       }
       throw e;
     }
-    return this.checkWritten(sftp, key, final, source.size);
+    await this.checkSize(sftp, key, final, source.size);
+    this.ownPartial.delete(key);
+    return "created";
   }
 
-  private async checkWritten(sftp: SFTPWrapper, key: string, final: string, size: number): Promise<PutResult> {
+  private async checkSize(sftp: SFTPWrapper, key: string, final: string, size: number): Promise<void> {
     const after = await statFile(sftp, final);
     if (after?.size !== size) {
       throw new StorageError(`${this.location}: ${key} has ${after?.size ?? "no"} bytes after writing ${size}`, {
         hint: "the server did not keep the whole upload; check its free space, then run isnad verify",
       });
     }
-    this.ownPartial.delete(key);
-    return "created";
   }
 
   private existing(key: string, remoteSize: number, size: number): PutResult {
@@ -685,20 +704,42 @@ function fileSource(file: string, size: number): Source {
  * Streams `source` from byte `from` into `remote` opened with `flags`, with a bounded number of
  * writes in flight (backpressure: memory stays at IN_FLIGHT * CHUNK), then fsyncs (OpenSSH's
  * fsync@openssh.com) and closes. Resolves once the server confirmed every write and the close.
+ * `confirmed` hears how many leading bytes the server has acknowledged, as that grows.
  */
-async function upload(sftp: SFTPWrapper, source: Source, remote: string, flags: "wx" | "r+", from: number): Promise<void> {
+async function upload(
+  sftp: SFTPWrapper,
+  source: Source,
+  remote: string,
+  flags: "wx" | "r+",
+  from: number,
+  confirmed: (bytes: number) => void = () => undefined,
+): Promise<void> {
   const handle = await call<Buffer>(sftp, (cb) => sftp.open(remote, flags, { mode: 0o644 }, cb));
+  // One SFTP request per write: ssh2 sends the rest of a longer write only once its first part is
+  // acknowledged, which would leave holes behind the next writes if the connection drops.
+  const chunk = Math.min(CHUNK, (sftp as unknown as { _maxWriteLen?: number })._maxWriteLen ?? CHUNK);
   let failed: unknown;
   try {
+    // Writes in the order sent, each with whether the server acknowledged it yet.
+    const sent: Array<{ end: number; done: boolean }> = [];
     const inFlight = new Set<Promise<void>>();
     let pos = from;
+    confirmed(from);
     while (pos < source.size && failed === undefined) {
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK, source.size - pos));
+      const buf = Buffer.allocUnsafe(Math.min(chunk, source.size - pos));
       const n = await source.read(buf, pos);
       if (n === 0) throw new Error(`the local file ended at byte ${pos} of ${source.size}`);
       const at = pos;
+      const entry = { end: at + n, done: false };
+      sent.push(entry);
       const w: Promise<void> = call(sftp, (cb) => sftp.write(handle, buf, 0, n, at, cb)).then(
-        () => void inFlight.delete(w),
+        () => {
+          inFlight.delete(w);
+          entry.done = true;
+          let acked: number | undefined;
+          while (sent[0]?.done) acked = sent.shift()!.end;
+          if (acked !== undefined) confirmed(acked);
+        },
         (e) => {
           inFlight.delete(w);
           failed ??= e;
@@ -718,6 +759,22 @@ async function upload(sftp: SFTPWrapper, source: Source, remote: string, flags: 
     throw e;
   }
   await call(sftp, (cb) => sftp.close(handle, cb));
+}
+
+/** Whether `remote` holds exactly `source`'s bytes: both are read through, SHA-256 compared. */
+async function sameBytes(sftp: SFTPWrapper, remote: string, source: Source): Promise<boolean> {
+  const local = createHash("sha256");
+  const buf = Buffer.allocUnsafe(CHUNK);
+  for (let pos = 0; pos < source.size; ) {
+    const n = await source.read(buf, pos);
+    if (n === 0) throw new Error(`the local file ended at byte ${pos} of ${source.size}`);
+    local.update(buf.subarray(0, n));
+    pos += n;
+  }
+  const there = createHash("sha256");
+  const stream = sftp.createReadStream(remote, { highWaterMark: CHUNK }) as unknown as Readable;
+  for await (const data of stream) there.update(data as Buffer);
+  return local.digest("hex") === there.digest("hex");
 }
 
 async function statFile(sftp: SFTPWrapper, p: string): Promise<{ size: number } | undefined> {
