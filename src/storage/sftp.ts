@@ -257,10 +257,10 @@ export class SftpStorage implements Storage {
         // acknowledged end, then read the whole object back, since two connections wrote it.
         await upload(sftp, source, final, "r+", Math.min(acked, before.size), confirmed);
         await this.checkSize(sftp, key, final, source.size);
-        if (!(await sameBytes(sftp, final, source))) {
+        if (!(await this.sameBytes(sftp, final, source))) {
           this.warn(`${this.location}: ${key} differs from the local copy after resuming its upload; writing it again from the start`);
           await upload(sftp, source, final, "r+", 0, confirmed);
-          if (!(await sameBytes(sftp, final, source))) {
+          if (!(await this.sameBytes(sftp, final, source))) {
             throw new StorageError(`${this.location}: ${key} still differs from the local copy after writing it twice`, {
               hint: "the server does not keep what it acknowledges; check its disk, then run isnad verify",
             });
@@ -336,15 +336,42 @@ export class SftpStorage implements Storage {
     return this.retrying(`reading ${key}`, async (sftp) => {
       const st = await statFile(sftp, p);
       if (!st) throw this.notFound(key);
-      const conn = this.conn;
-      const stream = sftp.createReadStream(p, { highWaterMark: CHUNK }) as unknown as Readable;
-      stream.on("error", () => undefined); // consumers see errors through their own listener (pipeline, for await)
-      if (conn) {
-        conn.streams.add(stream);
-        stream.once("close", () => conn.streams.delete(stream));
-      }
-      return stream;
+      return this.readStream(sftp, p);
     });
+  }
+
+  /** A read stream of `p` that fails, rather than waits forever, if the connection drops. */
+  private readStream(sftp: SFTPWrapper, p: string): Readable {
+    const conn = this.conn;
+    const stream = sftp.createReadStream(p, { highWaterMark: CHUNK }) as unknown as Readable;
+    stream.on("error", () => undefined); // consumers see errors through their own listener (pipeline, for await)
+    if (conn) {
+      conn.streams.add(stream);
+      stream.once("close", () => conn.streams.delete(stream));
+    }
+    return stream;
+  }
+
+  /** Whether `remote` holds exactly `source`'s bytes: both are read through, SHA-256 compared. */
+  private async sameBytes(sftp: SFTPWrapper, remote: string, source: Source): Promise<boolean> {
+    const local = createHash("sha256");
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (let pos = 0; pos < source.size; ) {
+      const n = await source.read(buf, pos);
+      if (n === 0) throw new Error(`the local file ended at byte ${pos} of ${source.size}`);
+      local.update(buf.subarray(0, n));
+      pos += n;
+    }
+    const conn = this.conn;
+    const there = createHash("sha256");
+    try {
+      for await (const data of this.readStream(sftp, remote)) there.update(data as Buffer);
+    } catch (e) {
+      // A drop while reading back: reconnect and try again, like any other request.
+      if (conn?.dead) throw new TransientError(`reading ${remote} back: ${messageOf(e)}`, e);
+      throw e;
+    }
+    return local.digest("hex") === there.digest("hex");
   }
 
   async readBytes(key: string, maxBytes: number): Promise<Buffer> {
@@ -759,22 +786,6 @@ async function upload(
     throw e;
   }
   await call(sftp, (cb) => sftp.close(handle, cb));
-}
-
-/** Whether `remote` holds exactly `source`'s bytes: both are read through, SHA-256 compared. */
-async function sameBytes(sftp: SFTPWrapper, remote: string, source: Source): Promise<boolean> {
-  const local = createHash("sha256");
-  const buf = Buffer.allocUnsafe(CHUNK);
-  for (let pos = 0; pos < source.size; ) {
-    const n = await source.read(buf, pos);
-    if (n === 0) throw new Error(`the local file ended at byte ${pos} of ${source.size}`);
-    local.update(buf.subarray(0, n));
-    pos += n;
-  }
-  const there = createHash("sha256");
-  const stream = sftp.createReadStream(remote, { highWaterMark: CHUNK }) as unknown as Readable;
-  for await (const data of stream) there.update(data as Buffer);
-  return local.digest("hex") === there.digest("hex");
 }
 
 async function statFile(sftp: SFTPWrapper, p: string): Promise<{ size: number } | undefined> {
