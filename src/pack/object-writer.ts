@@ -9,7 +9,7 @@ import { createHash, randomBytes, type Hash } from "node:crypto";
 import * as fs from "node:fs";
 import path from "node:path";
 import { AgeEncryptor } from "../crypto/age-stream.js";
-import { internalError, storageError } from "../errors.js";
+import { internalError, storageError, type IsnadError } from "../errors.js";
 import { giveBackCompressor, takeCompressor, type ZstdCompressor } from "./compression.js";
 
 export interface StagedObject {
@@ -46,6 +46,11 @@ export function createStagingFile(file: string): number {
   }
 }
 
+/** The error for a staging file that cannot be synced. */
+export function syncError(file: string, e: unknown): IsnadError {
+  return storageError(`cannot sync staging file ${file}: ${(e as Error).message}`, { cause: e });
+}
+
 export class EncryptedObjectWriter {
   private readonly hash: Hash = createHash("sha256");
   private readonly enc: AgeEncryptor;
@@ -66,7 +71,7 @@ export class EncryptedObjectWriter {
    */
   constructor(
     readonly file: string,
-    private readonly fd: number,
+    readonly fd: number,
     header: Buffer,
     fileKey: Buffer,
     private readonly opts: { compress: boolean; ownsFd: boolean },
@@ -104,16 +109,26 @@ export class EncryptedObjectWriter {
 
   /** Ends the zstd frame and the age stream, fsyncs (and closes, if it owns it) the staging file. */
   finish(): StagedObject {
+    const staged = this.complete();
+    try {
+      fs.fsyncSync(this.fd);
+    } catch (e) {
+      throw syncError(this.file, e);
+    }
+    if (this.opts.ownsFd) fs.closeSync(this.fd);
+    return staged;
+  }
+
+  /**
+   * Ends the zstd frame and the age stream and writes the last bytes, but does not fsync: for a
+   * caller that syncs the file (`fd`) itself, as the writer thread does off its hot path. The
+   * object is not durable, and must not be stored, until that sync is done.
+   */
+  complete(): StagedObject {
     // A compressed object always holds at least one frame (an empty one if nothing was written).
     if (this.zstd && (this.zstd.inFrame || !this.framesOut)) this.zstd.end();
     this.enc.end();
     this.drain();
-    try {
-      fs.fsyncSync(this.fd);
-    } catch (e) {
-      throw storageError(`cannot sync staging file ${this.file}: ${(e as Error).message}`, { cause: e });
-    }
-    if (this.opts.ownsFd) fs.closeSync(this.fd);
     this.closed = true;
     this.release();
     return { file: this.file, id: this.hash.digest("hex"), size: this.size };

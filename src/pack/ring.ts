@@ -263,20 +263,44 @@ export class RingConsumer extends RingView {
         sleepUntilChanged(this.ctrl, CONSUMER_SLEEPS, WRITE, end);
         continue;
       }
-      while (this.pos !== end) {
-        const off = this.pos & this.mask;
-        const type = this.header[off >> 2] as FrameType;
-        if (type === FRAME.wrap) {
-          this.release(this.pos + (this.size - off));
-          continue;
-        }
-        const stream = this.header[(off >> 2) + 1]!;
-        const length = this.header[(off >> 2) + 2]!;
-        const more = handle({ type, stream, body: this.data.subarray(off + HEADER, off + HEADER + length) });
-        this.release(this.pos + pad16(HEADER + length));
-        if (!more) return;
-      }
+      if (!this.handleUpTo(end, handle)) return;
     }
+  }
+
+  /**
+   * run(), for a consumer that also waits on callbacks (the writer thread's fsyncs): while
+   * `pending()` says some are due, it goes back to the event loop after each batch of frames, and
+   * polls every millisecond instead of sleeping when there is nothing to handle.
+   */
+  async runYielding(handle: (f: Frame) => boolean, pending: () => boolean): Promise<void> {
+    for (;;) {
+      const end = Atomics.load(this.ctrl, WRITE);
+      if (end === this.pos) {
+        if (pending()) await new Promise((r) => setTimeout(r, 1));
+        else sleepUntilChanged(this.ctrl, CONSUMER_SLEEPS, WRITE, end);
+        continue;
+      }
+      if (!this.handleUpTo(end, handle)) return;
+      if (pending()) await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** Handles the frames before `end`; false once `handle` said to stop. */
+  private handleUpTo(end: number, handle: (f: Frame) => boolean): boolean {
+    while (this.pos !== end) {
+      const off = this.pos & this.mask;
+      const type = this.header[off >> 2] as FrameType;
+      if (type === FRAME.wrap) {
+        this.release(this.pos + (this.size - off));
+        continue;
+      }
+      const stream = this.header[(off >> 2) + 1]!;
+      const length = this.header[(off >> 2) + 2]!;
+      const more = handle({ type, stream, body: this.data.subarray(off + HEADER, off + HEADER + length) });
+      this.release(this.pos + pad16(HEADER + length));
+      if (!more) return false;
+    }
+    return true;
   }
 
   private release(pos: number): void {
