@@ -43,7 +43,7 @@ try {
   // has ended): this thread only writes and syncs, so it can stop at any point without cleanup.
   const objects = new Map<number, InstanceType<typeof EncryptedObjectWriter>>();
   // A finished object's fsync runs on libuv's pool while this thread goes on with the next one
-  // (it cost ~10 % of a 1 GiB first snapshot when it blocked the ring); its result is posted
+  // (blocking the ring, it cost a 1 GiB first snapshot 3-4 %); its result is posted
   // once the sync is done, so the main thread never stores an object that is not durable.
   const syncs = new Set<Promise<void>>();
   let stopped = false;
