@@ -83,7 +83,7 @@ export async function createAgeHeader(recipients: readonly string[]): Promise<{ 
   const recorder = new FileKeyRecorder();
   encrypter.addRecipient(recorder);
 
-  const sealed = await encrypter.encrypt(new Uint8Array(0));
+  const sealed = await encryptToBytes(encrypter, new Uint8Array(0));
   const emptyPayloadSize = PAYLOAD_NONCE_SIZE + TAG_SIZE;
   const header = Buffer.from(sealed.subarray(0, sealed.length - emptyPayloadSize)); // a copy
   const fileKey = recorder.fileKeys[0];
@@ -92,6 +92,25 @@ export async function createAgeHeader(recipients: readonly string[]): Promise<{ 
   }
   checkOwnHeader(header, fileKey);
   return { header, fileKey };
+}
+
+/**
+ * typage's Encrypter.encrypt() of `plaintext`, as bytes. Handed bytes, typage reads its own
+ * output through `new Response(stream)`, whose first use loads Node's fetch (undici: ~10 ms of
+ * the start of every command that opens a repository); handed a stream, it returns one, which is
+ * read here instead.
+ */
+export async function encryptToBytes(encrypter: Encrypter, plaintext: Uint8Array): Promise<Buffer> {
+  const input = new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (plaintext.length > 0) controller.enqueue(plaintext);
+      controller.close();
+    },
+  });
+  const reader = (await encrypter.encrypt(input)).getReader();
+  const chunks: Uint8Array[] = [];
+  for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value);
+  return Buffer.concat(chunks);
 }
 
 /** Public recipients may be quoted, but a hybrid one is 1959 characters long. */

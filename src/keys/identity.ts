@@ -13,6 +13,7 @@ import {
   generateX25519Identity,
   identityToRecipient,
 } from "age-encryption";
+import { encryptToBytes } from "../crypto/age.js";
 import { configError, internalError, messageOf, usageError } from "../errors.js";
 import { bech32Reason, readKeyFile, writeNewKeyFile } from "./files.js";
 
@@ -63,7 +64,7 @@ export async function encryptIdentityFile(
     e.setScryptWorkFactor(n);
   }
   e.setPassphrase(passphrase);
-  return armor.encode(await e.encrypt(text));
+  return armor.encode(await encryptToBytes(e, new TextEncoder().encode(text)));
 }
 
 /**

@@ -4,6 +4,7 @@
  * encryption, so a string accepted here is one the pack writer can encrypt to.
  */
 import { Encrypter } from "age-encryption";
+import { encryptToBytes } from "../crypto/age.js";
 import { configError, messageOf } from "../errors.js";
 import { bech32Reason, readKeyFile } from "./files.js";
 
@@ -28,7 +29,7 @@ async function recipientProblem(s: string): Promise<string | undefined> {
   try {
     const e = new Encrypter();
     e.addRecipient(s);
-    await e.encrypt(new Uint8Array(0));
+    await encryptToBytes(e, new Uint8Array(0));
   } catch (err) {
     return bech32Reason(messageOf(err));
   }
