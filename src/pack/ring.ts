@@ -60,6 +60,11 @@ function sleepUntilChanged(ctrl: Int32Array, flag: number, slot: number, seen: n
 
 const pad16 = (n: number): number => (n + 15) & ~15;
 
+/** Atomics.waitAsync (ES2024; in Node since 16), which the ES2023 library this project compiles against lacks. */
+interface AtomicsWithWaitAsync {
+  waitAsync(ta: Int32Array, index: number, value: number, timeout: number): { async: false; value: string } | { async: true; value: Promise<string> };
+}
+
 class RingView {
   protected readonly ctrl: Int32Array;
   protected readonly data: Buffer;
@@ -270,19 +275,33 @@ export class RingConsumer extends RingView {
   /**
    * run(), for a consumer that also waits on callbacks (the writer thread's fsyncs): while
    * `pending()` says some are due, it goes back to the event loop after each batch of frames, and
-   * polls every millisecond instead of sleeping when there is nothing to handle.
+   * waits for frames there (Atomics.waitAsync) instead of blocking the thread.
    */
   async runYielding(handle: (f: Frame) => boolean, pending: () => boolean): Promise<void> {
     for (;;) {
       const end = Atomics.load(this.ctrl, WRITE);
       if (end === this.pos) {
-        if (pending()) await new Promise((r) => setTimeout(r, 1));
+        if (pending()) await this.sleepAsync(end);
         else sleepUntilChanged(this.ctrl, CONSUMER_SLEEPS, WRITE, end);
         continue;
       }
       if (!this.handleUpTo(end, handle)) return;
       if (pending()) await new Promise((r) => setImmediate(r));
     }
+  }
+
+  /** sleepUntilChanged() on the event loop: woken by the producer's notify, or after 50 ms. */
+  private async sleepAsync(seen: number): Promise<void> {
+    Atomics.store(this.ctrl, CONSUMER_SLEEPS, 1);
+    const wait = (Atomics as unknown as AtomicsWithWaitAsync).waitAsync(this.ctrl, WRITE, seen, 50);
+    if (wait.async) {
+      // A pending waitAsync keeps no thread alive: this timer does, in case every callback the
+      // caller waits for has run before the wait ends.
+      const alive = setTimeout(() => undefined, 100);
+      await wait.value;
+      clearTimeout(alive);
+    }
+    Atomics.store(this.ctrl, CONSUMER_SLEEPS, 0);
   }
 
   /** Handles the frames before `end`; false once `handle` said to stop. */
