@@ -43,7 +43,7 @@ try {
   // has ended): this thread only writes and syncs, so it can stop at any point without cleanup.
   const objects = new Map<number, InstanceType<typeof EncryptedObjectWriter>>();
   // A finished object's fsync runs on libuv's pool while this thread goes on with the next one
-  // (blocking the ring, it cost a 1 GiB first snapshot 3-4 %); its result is posted
+  // (blocking the ring, it cost a 1 GiB first snapshot 2-4 %); its result is posted
   // once the sync is done, so the main thread never stores an object that is not durable.
   const syncs = new Set<Promise<void>>();
   let stopped = false;
