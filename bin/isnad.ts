@@ -8,6 +8,9 @@
 // factor (up to 4x on a small heap): a first snapshot of the benchmark's 1 GiB docs corpus ran
 // its last full GC a third of the way in and ended with ~20 MiB of promoted garbage; with it,
 // 133-137 MiB peak against 147-153, in the same time.
+// Not --single-threaded-gc, although V8's GC helper threads compete with isnad's two threads on
+// two cores (without them: 1-5 % faster, less CPU): it raised the 4 GiB corpus's peak by 3-9 MiB
+// (verify 137-138 against 128-129), too close to the 150 MiB target.
 // --expose-gc: encryption and decryption free their per-chunk buffers early (crypto/chunk-garbage.ts).
 // MALLOC_TRIM_THRESHOLD_ (glibc; ignored elsewhere): a fixed threshold also fixes the mmap
 // threshold at 128 KiB, so native blocks that large (zstd contexts and buffers, in two threads)
