@@ -6,6 +6,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import * as fs from "node:fs";
+import { withRoom } from "../columns.js";
 import { encodeFileHeader, paddingFor, TAR_BLOCK, TAR_END, writePlainHeader, type TarFileHeader } from "../format/tar.js";
 import { PACK_CHECKSUMS_MEMBER, sha256sumLine } from "../format/sha256sum.js";
 import type { StagedObject } from "./object-writer.js";
@@ -162,9 +163,7 @@ export class PackWriter {
   private addChecksumLine(line: string): void {
     const room = line.length * 3; // a UTF-16 unit is at most 3 bytes of UTF-8
     if (this.checksumBytes + room > this.checksums.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.checksums.length * 2, this.checksumBytes + room));
-      this.checksums.copy(bigger, 0, 0, this.checksumBytes);
-      this.checksums = bigger;
+      this.checksums = withRoom(this.checksums, Math.max(this.checksums.length * 2, this.checksumBytes + room));
     }
     this.checksumBytes += this.checksums.write(line, this.checksumBytes, "utf8");
   }
