@@ -33,6 +33,8 @@ const USAGE = `usage: node dist/bench/run.js [options]   (npm run bench -- [opti
   --quick                    tiny corpora (200 files + one 5 MiB file), 1 run, no warm-up; results to a temp dir
   --save                     with --quick: write to bench/results anyway
   --workdir DIR              where the temp folder goes (default ${os.tmpdir()})
+  --restore-dir DIR          where the restores go (default /dev/shm if it is a tmpfs with room, else
+                             the temp folder)
   --keep                     keep the temp folder (corpora, repositories, logs)
   --no-install               never apt-get install missing tools`;
 
@@ -60,6 +62,7 @@ function parse() {
         runs: { type: "string" },
         "no-warmup": { type: "boolean", default: false },
         workdir: { type: "string", default: os.tmpdir() },
+        "restore-dir": { type: "string" },
         keep: { type: "boolean", default: false },
         "no-install": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
@@ -89,6 +92,7 @@ function parse() {
     runs,
     warmup: !a["no-warmup"] && !a.quick,
     workdir: path.resolve(a.workdir),
+    restoreDir: a["restore-dir"] === undefined ? undefined : path.resolve(a["restore-dir"]),
     keep: a.keep,
     install: !a["no-install"] && !a.quick,
   };
@@ -126,7 +130,32 @@ function checkDisk(opts: Options): void {
 
 class StepFailed extends Error {}
 
-async function benchCorpus(corpus: Corpus, tools: Tool[], opts: Options, dirs: { runs: string; scratch: string; logs: string }, useTime: boolean): Promise<{ result: CorpusResult; failures: number }> {
+const TMPFS_MAGIC = 0x01021994;
+/** Free space a corpus's restore needs where restores go. */
+const restoreNeed = (c: CorpusName, quick: boolean): number => (quick ? 0.1 : c === "docs" ? 1.5 : c === "docs4" ? 5 : 0.5) * GiB;
+
+/**
+ * Where restores go: --restore-dir, else /dev/shm when it is a tmpfs with room, else the work
+ * folder. Not the work folder by choice: its file system here is ext4 without a journal, which
+ * does not give a new file an inode freed in the last minute (six, if the inode's table block is
+ * dirty) and checks each such inode in turn to find one. A restore that ran after the one before
+ * it was deleted spent 12-35 s of kernel CPU in that search (perf: recently_deleted,
+ * find_inode_bit) instead of 2 s, for every tool alike: the restore rows measured timing, not tools.
+ */
+function restoreRoot(opts: Options, fallback: string): { dir: string; where: string } {
+  if (opts.restoreDir) return { dir: opts.restoreDir, where: `${opts.restoreDir} (--restore-dir)` };
+  const need = Math.max(...opts.corpora.map((c) => restoreNeed(c, opts.quick)));
+  try {
+    const st = fs.statfsSync("/dev/shm");
+    if (st.type === TMPFS_MAGIC && st.bavail * st.bsize >= need) return { dir: "/dev/shm", where: "/dev/shm (tmpfs)" };
+  } catch {
+    /* no /dev/shm: fall back */
+  }
+  progress(`WARNING: no tmpfs with ${(need / GiB).toFixed(1)} GiB free at /dev/shm: restores go to the work folder, where deleting files can slow the next restore (--restore-dir DIR to choose)`);
+  return { dir: fallback, where: "the work folder" };
+}
+
+async function benchCorpus(corpus: Corpus, tools: Tool[], opts: Options, dirs: { runs: string; scratch: string; logs: string; restores: string }, useTime: boolean): Promise<{ result: CorpusResult; failures: number }> {
   const mutation = new Mutation(corpus);
   const results = new Map<ToolName, ToolResult>(
     tools.map((t) => [t.name, { tool: t.name, title: t.title, version: t.version(), ops: {}, restoreChecks: [] }]),
@@ -172,7 +201,7 @@ async function benchCorpus(corpus: Corpus, tools: Tool[], opts: Options, dirs: {
         mutation.apply();
         await step("changed", run.snapshot(3));
         await step("verify", run.verify());
-        const target = path.join(dir, "restore");
+        const target = path.join(dirs.restores, `${corpus.name}-${tool.name}-${round}`);
         fs.mkdirSync(target);
         await step("restore", run.restore(target), () => {
           const got = treeTotals(target);
@@ -192,6 +221,7 @@ async function benchCorpus(corpus: Corpus, tools: Tool[], opts: Options, dirs: {
         }
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
+        fs.rmSync(path.join(dirs.restores, `${corpus.name}-${tool.name}-${round}`), { recursive: true, force: true });
       }
     }
   }
@@ -223,10 +253,14 @@ async function main(): Promise<void> {
   if (!useTime) progress("WARNING: GNU time (/usr/bin/time, Debian package time) is missing: peak RSS will not be measured");
 
   const work = fs.mkdtempSync(path.join(opts.workdir, "isnad-bench-"));
-  const dirs = { corpus: path.join(work, "corpus"), runs: path.join(work, "runs"), scratch: path.join(work, "scratch"), logs: path.join(work, "logs"), tools: path.join(work, "tools") };
-  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
-  progress(`work folder ${work}${opts.keep ? " (kept)" : ""}`);
+  const sub = { corpus: path.join(work, "corpus"), runs: path.join(work, "runs"), scratch: path.join(work, "scratch"), logs: path.join(work, "logs"), tools: path.join(work, "tools") };
+  for (const d of Object.values(sub)) fs.mkdirSync(d, { recursive: true });
+  const restoreTo = restoreRoot(opts, work);
+  fs.mkdirSync(restoreTo.dir, { recursive: true });
+  const dirs = { ...sub, restores: fs.mkdtempSync(path.join(restoreTo.dir, "isnad-bench-restore-")) };
+  progress(`work folder ${work}${opts.keep ? " (kept)" : ""}; restores in ${dirs.restores}`);
   const cleanup = () => {
+    fs.rmSync(dirs.restores, { recursive: true, force: true });
     if (!opts.keep) fs.rmSync(work, { recursive: true, force: true });
   };
   process.on("SIGINT", () => {
@@ -296,7 +330,7 @@ async function main(): Promise<void> {
     `- machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${(os.totalmem() / GiB).toFixed(0)} GiB RAM, Node ${process.version}, ${os.platform()} ${os.release()}`,
     `- load average (1 min) at start ${startLoad[0]!.toFixed(2)}, at end ${endLoad[0]!.toFixed(2)}; total time ${((Date.now() - t0) / 60000).toFixed(1)} min`,
     `- versions: ${versions.join("; ")}; isnad built from commit ${source.commit}${source.dirty ? ` plus ${source.dirty} uncommitted file(s) under src/ and bin/` : ""}`,
-    `- method: per round every tool gets a fresh repository and runs the five steps in order; tools alternate round-robin (the order rotates each round); ${opts.warmup ? "one warm-up round (not counted), then " : "no warm-up, "}${opts.runs} measured round${opts.runs > 1 ? "s" : ""}, median shown. Before every timed step, untimed: the corpus and the tool's repository are read once, so the page cache is warm for every tool (these VMs page out memory idle for a minute), then \`sync\` runs, so no step pays for writing back the one before. The corpus gets its original bytes back before each tool's turn.`,
+    `- method: per round every tool gets a fresh repository and runs the five steps in order; tools alternate round-robin (the order rotates each round); ${opts.warmup ? "one warm-up round (not counted), then " : "no warm-up, "}${opts.runs} measured round${opts.runs > 1 ? "s" : ""}, median shown. Before every timed step, untimed: the corpus and the tool's repository are read once, so the page cache is warm for every tool (these VMs page out memory idle for a minute), then \`sync\` runs, so no step pays for writing back the one before. The corpus gets its original bytes back before each tool's turn. Restores go to ${restoreTo.where}: on the disk of the VMs this was written on (ext4 without a journal), a restore made just after another was deleted spent seconds of kernel CPU finding free inodes, whichever tool it was.`,
     `- seconds: wall clock of the whole command; MB/s = corpus bytes (10^6) / median seconds, for every step (re-runs and verify read or check the whole corpus too); peak RSS: GNU time %M, highest over the measured runs; for a pipeline (tar | age) the max over its processes, not the sum; repo MiB: apparent size of the repository's files after that step (median).`,
     `- commands: ${[...corpusResults[0]?.tools ?? []].filter((t) => !t.skipped).map((t) => tools.find((x) => x.name === t.tool)?.notes).join(" — ")}`,
     "",
