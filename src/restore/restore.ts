@@ -2,31 +2,26 @@
  * restore: puts back all or part of a snapshot under a target folder, verifying as it writes.
  * Plan first (which entries, refused paths), then apply:
  *   folders (created private, modes set at the end, deepest first)
- *   -> files, pack by pack: each member is checked against the manifest (name, type, size),
- *      written to a temporary name, its SHA-256 compared, then renamed into place
+ *   -> files, pack by pack: each member is checked against the manifest (name, type, size) and
+ *      its SHA-256 before it gets its name (see FileWrite)
  *   -> symlinks last, so no file is ever written through a link this restore created.
  * Nothing is written outside the target: every parent is lstat-checked, never followed.
  */
-import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import path from "node:path";
 import type { AgeIdentities } from "../crypto/age.js";
 import { configError, errnoCode, IsnadError, messageOf, usageError } from "../errors.js";
 import { manifestKey, packKey } from "../format/layout.js";
-import {
-  memberOf,
-  unsafePathReason,
-  type DirManifestEntry,
-  type SymlinkManifestEntry,
-} from "../format/manifest.js";
-import { PACK_CHECKSUMS_MEMBER } from "../format/sha256sum.js";
-import { readManifest, readPackMembers, type NextObject } from "../pack/reader.js";
+import { memberOf, type DirManifestEntry, type SymlinkManifestEntry } from "../format/manifest.js";
+import { readManifest, readPackMembers } from "../pack/reader.js";
 import type { ReadableSeal, Repository } from "../repo/repository.js";
 import type { Finding } from "../verify/findings.js";
 import { throttle } from "../throttle.js";
+import { ensureDir, isRoot, nsToSeconds } from "./file-write.js";
+import { PackRestore, type PackPlan, type PackSink, type RestorePlace } from "./pack-restore.js";
 import { parentsOf, pathSelector } from "./select.js";
-import { SelectedFiles, type FileRecord } from "./selected-files.js";
+import { SelectedFiles } from "./selected-files.js";
 
 export type RestoreEvent =
   | { type: "file"; path: string; bytes: number }
@@ -55,9 +50,6 @@ export interface RestoreReport {
   notStored: Array<{ path: string; why: string }>;
   findings: Finding[];
 }
-
-const isRoot = process.getuid?.() === 0;
-
 
 export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreReport> {
   const { repo, seal } = opts;
@@ -151,98 +143,40 @@ export async function restoreSnapshot(opts: RestoreOptions): Promise<RestoreRepo
   }
 
   // Files, pack by pack, each read ahead while the one before it is written.
-  const packOrder = [...selectedFiles.packs()];
-  const ahead = (i: number): NextObject | undefined => {
-    const id = packOrder[i];
-    const ref = id === undefined ? undefined : packs.get(id);
-    return ref && { key: packKey(ref.id), ref };
+  const place: RestorePlace = { target, checked, links: new Set(links.keys()) };
+  const sink: PackSink = {
+    refuse,
+    restored: (p, bytes) => {
+      report.files++;
+      report.bytes += bytes;
+      emit({ type: "file", path: p, bytes });
+      progress();
+    },
   };
-  for (const [i, packId] of packOrder.entries()) {
-    const members = selectedFiles.members(packId);
-    const ref = packs.get(packId);
-    const key = packKey(packId);
+  const packOrder = [...selectedFiles.packs()];
+  for (const [i, id] of packOrder.entries()) {
+    const ref = packs.get(id);
+    const key = packKey(id);
     if (!ref) {
-      for (const e of selectedFiles.filesIn(packId)) refuse("manifest-mismatch", `${e.path}: its pack ${packId.slice(0, 16)}… is not listed in the seal`, e.path, key);
+      for (const e of selectedFiles.filesIn(id)) refuse("manifest-mismatch", `${e.path}: its pack ${id.slice(0, 16)}… is not listed in the seal`, e.path, key);
       continue;
     }
-    const done = new Set<string>();
-    const expected: ReadonlySet<string> | ReadonlyMap<string, unknown> = partial ? (known.get(packId) ?? new Set<string>()) : members;
-    /** The file being written, if the pack turns out bad in its middle: removed, never left half-written. */
-    let writing: FileWrite | undefined;
+    const plan: PackPlan = {
+      key,
+      members: selectedFiles.members(id),
+      filesOf: (m) => selectedFiles.filesOf(id, m),
+      ...(partial ? { known: known.get(id) ?? new Set<string>() } : {}),
+    };
+    const pack = new PackRestore(place, plan, sink);
+    const nextRef = packs.get(packOrder[i + 1] ?? "");
     try {
-      await readPackMembers(repo.storage, key, ref, opts.identities, (h) => {
-        const name = h.name;
-        if (name === PACK_CHECKSUMS_MEMBER && h.type === "file") return undefined;
-        const why = unsafePathReason(name);
-        if (why) return void refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: ${why}`, name, key);
-        if (h.type !== "file") return void refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: a ${h.type}, packs hold only regular files`, name, key);
-        // With dedup a snapshot points into packs other snapshots wrote, which hold their members
-        // too (files since deleted or changed): a regular file this manifest does not name is
-        // another snapshot's content, skipped unread. Nothing is ever written but what it names.
-        if (!expected.has(name)) return undefined;
-        if (done.has(name)) return void refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: duplicate`, name, key);
-        if (!members.has(name)) return undefined; // in the manifest but not selected: skipped unread
-        const list = selectedFiles.filesOf(packId, name);
-        done.add(name);
-        const e = list[0]!;
-        if (h.size !== e.size) {
-          for (const x of list) refuse("entry-refused", `${key}: refused entry ${JSON.stringify(name)}: ${h.size} bytes, the manifest says ${e.size}`, x.path, key);
-          return undefined;
-        }
-        const eligible = list.filter((x) => {
-          if (!underLink(x.path)) return true;
-          refuse("entry-refused", `${x.path}: refused, it lies under a symlink of the same snapshot`, x.path);
-          return false;
-        });
-        const restored = (x: FileRecord) => {
-          report.files++;
-          report.bytes += x.size;
-          emit({ type: "file", path: x.path, bytes: x.size });
-          progress();
-        };
-        const first = eligible[0];
-        if (!first) return undefined;
-        let out: FileWrite;
-        try {
-          out = writing = new FileWrite(target, checked, first);
-        } catch (err) {
-          for (const x of eligible) refuse("restore-failed", `${x.path}: ${messageOf(err)}; not restored`, x.path, key);
-          return undefined;
-        }
-        return {
-          data: (chunk) => out.write(chunk),
-          end: () => {
-            writing = undefined;
-            let written: { dest: string } | string;
-            try {
-              written = out.finish();
-            } catch (err) {
-              written = messageOf(err); // e.g. the rename into place failed: this file only, not the pack
-              out.failedOnDisk = true;
-            }
-            if (typeof written === "string") {
-              refuse(out.failedOnDisk ? "restore-failed" : "member-hash", `${first.path}: ${written}; not restored`, first.path, key);
-              for (const x of eligible.slice(1)) refuse("restore-failed", `${x.path}: the content it shares with ${first.path} was not restored`, x.path, key);
-              return;
-            }
-            restored(first);
-            // Other paths with the same content: copied from the first, checked again as they are written.
-            for (const x of eligible.slice(1)) {
-              const copied = copyFileEntry(target, checked, x, written.dest);
-              if (typeof copied === "string") refuse("restore-failed", `${x.path}: ${copied}; not restored`, x.path, key);
-              else restored(x);
-            }
-          },
-        };
-      }, ahead(i + 1));
+      await readPackMembers(repo.storage, key, ref, opts.identities, pack.visitor, nextRef && { key: packKey(nextRef.id), ref: nextRef });
     } catch (err) {
-      writing?.abort();
+      pack.abort();
       if (err instanceof IsnadError && err.kind === "config") throw err;
       refuse((err as { notFound?: boolean }).notFound ? "object-missing" : "pack-invalid", `${key}: ${messageOf(err)}`, undefined, key);
     }
-    for (const member of members.keys()) {
-      if (!done.has(member)) for (const e of selectedFiles.filesOf(packId, member)) refuse("member-missing", `${e.path}: not found in ${key}; not restored`, e.path, key);
-    }
+    pack.reportMissing();
   }
   progress(true);
 
@@ -297,152 +231,6 @@ async function checkTarget(target: string, overwrite: boolean): Promise<string> 
 async function createTarget(abs: string): Promise<string> {
   await fsp.mkdir(abs, { recursive: true, mode: 0o700 });
   return fsp.realpath(abs);
-}
-
-/**
- * Makes target/rel a folder, creating missing parents, refusing to pass through anything that is
- * not a real folder. `known` holds folders this restore already checked or made, so a folder of
- * many files is checked once. Synchronous: restores of many small files are bound by syscalls,
- * and the thread-pool round trip of the promise API doubled their cost.
- */
-function ensureDir(target: string, rel: string, known: Set<string>): string {
-  if (known.has(rel)) return path.join(target, ...rel.split("/"));
-  let cur = target;
-  let sofar = "";
-  for (const seg of rel.split("/")) {
-    cur = path.join(cur, seg);
-    sofar = sofar ? `${sofar}/${seg}` : seg;
-    if (known.has(sofar)) continue;
-    // mkdir first (it never follows a symlink in the last component): an existing name is then
-    // lstat-checked, a new folder needs no second call.
-    let made = true;
-    try {
-      fs.mkdirSync(cur, { mode: 0o700 });
-    } catch (e) {
-      if (errnoCode(e) !== "EEXIST") throw e;
-      made = false;
-    }
-    if (!made) {
-      const st = fs.lstatSync(cur);
-      if (!st.isDirectory()) {
-        throw new Error(`${path.relative(target, cur)} exists and is not a folder (${st.isSymbolicLink() ? "a symlink" : "a file"}); refusing to write through it`);
-      }
-    }
-    known.add(sofar);
-  }
-  return cur;
-}
-
-/**
- * One restored file: written to a temporary name next to its destination while its bytes arrive
- * and are hashed, then given its mode, owner and time and renamed into place only if size and
- * SHA-256 match the manifest. Synchronous: restores of many small files are bound by syscalls.
- * No fsync per file: it made restores of many small files 5x slower than tar -x; a restore that is
- * cut short is simply run again, and every file it finished was hash-checked.
- */
-/** Temp names: one random prefix per run and a counter (a random draw per file cost 17 µs). */
-const TEMP_PREFIX = randomBytes(6).toString("hex");
-let tempCounter = 0;
-
-class FileWrite {
-  private readonly fd: number;
-  private readonly tmp: string;
-  private readonly dest: string;
-  private readonly hash = createHash("sha256");
-  private size = 0;
-  /** Why this file will not be restored, once known. */
-  private failure: string | undefined;
-  /** The failure is the local disk's (no space, permissions), not the content's. */
-  failedOnDisk = false;
-
-  constructor(target: string, known: Set<string>, private readonly e: FileRecord) {
-    const segs = e.path.split("/");
-    const name = segs.pop()!;
-    const dir = segs.length ? ensureDir(target, segs.join("/"), known) : target;
-    this.dest = path.join(dir, name);
-    this.tmp = path.join(dir, `.isnad-restore-${TEMP_PREFIX}-${++tempCounter}`);
-    this.fd = fs.openSync(this.tmp, "wx", 0o600);
-  }
-
-  write(chunk: Buffer): void {
-    if (this.failure) return;
-    this.hash.update(chunk);
-    this.size += chunk.length;
-    if (this.size > this.e.size) {
-      this.failure = `more than the ${this.e.size} bytes the manifest records`;
-      return;
-    }
-    try {
-      for (let off = 0; off < chunk.length; ) off += fs.writeSync(this.fd, chunk, off);
-    } catch (err) {
-      this.failure = messageOf(err);
-      this.failedOnDisk = true;
-    }
-  }
-
-  /** Closes and removes the unfinished file (its pack failed part way). */
-  abort(): void {
-    fs.closeSync(this.fd);
-    fs.rmSync(this.tmp, { force: true });
-  }
-
-  /** Closes the file; puts it in place and returns its path, or removes it and says why not. */
-  finish(): { dest: string } | string {
-    const e = this.e;
-    let ok = false;
-    try {
-      if (this.failure) return this.failure;
-      if (this.size !== e.size) return `${this.size} bytes instead of ${e.size}`;
-      if (this.hash.digest("hex") !== e.sha256) return "content does not match its SHA-256 in the manifest";
-      if (isRoot) {
-        try {
-          fs.fchownSync(this.fd, e.uid, e.gid);
-        } catch {
-          /* an owner this system lacks: keep root's */
-        }
-      }
-      fs.fchmodSync(this.fd, e.mode & 0o7777);
-      fs.futimesSync(this.fd, nsToSeconds(e.mtime), nsToSeconds(e.mtime));
-      ok = true;
-    } catch (err) {
-      this.failedOnDisk = true;
-      return messageOf(err);
-    } finally {
-      fs.closeSync(this.fd);
-      if (!ok) fs.rmSync(this.tmp, { force: true });
-    }
-    try {
-      // Replaces a file or symlink without following it; refuses a folder (EISDIR), so no lstat
-      // of the destination first (one syscall less per file).
-      fs.renameSync(this.tmp, this.dest);
-    } catch (err) {
-      fs.rmSync(this.tmp, { force: true });
-      this.failedOnDisk = true;
-      return errnoCode(err) === "EISDIR" ? "a folder is in the way" : messageOf(err);
-    }
-    return { dest: this.dest };
-  }
-}
-
-const COPY_BUFFER = Buffer.allocUnsafe(1 << 20);
-
-/** A second path with the same content: copied from the first, already verified, and checked again. */
-function copyFileEntry(target: string, known: Set<string>, e: FileRecord, from: string): { dest: string } | string {
-  let src: number | undefined;
-  try {
-    src = fs.openSync(from, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    const out = new FileWrite(target, known, e);
-    for (;;) {
-      const n = fs.readSync(src, COPY_BUFFER, 0, COPY_BUFFER.length, null);
-      if (n === 0) break;
-      out.write(COPY_BUFFER.subarray(0, n));
-    }
-    return out.finish();
-  } catch (err) {
-    return messageOf(err);
-  } finally {
-    if (src !== undefined) fs.closeSync(src);
-  }
 }
 
 /**
@@ -521,10 +309,4 @@ async function writeSymlink(target: string, known: Set<string>, s: SymlinkManife
   await fsp.symlink(s.target, dest);
   if (isRoot) await fsp.lchown(dest, s.uid, s.gid).catch(() => undefined);
   await fsp.lutimes(dest, nsToSeconds(s.mtime), nsToSeconds(s.mtime));
-}
-
-/** Nanosecond strings to the seconds utimes takes (it keeps about a microsecond). */
-export function nsToSeconds(ns: string): number {
-  const n = BigInt(ns);
-  return Number(n / 1_000_000_000n) + Number(n % 1_000_000_000n) / 1e9;
 }

@@ -140,6 +140,10 @@ afterAll(() => {
 describe("a signed pack full of hostile members", () => {
   const INDEX = "<h1>benign</h1>\n";
   const PAGE = "benign page\n";
+  // Larger than a read chunk, so they arrive in pieces and go through a temporary name (the
+  // small members above are checked whole before their name is created).
+  const BIG = randomBytes(3 << 20);
+  const BIG_EVIL = Buffer.concat([BIG.subarray(0, BIG.length - 1), Buffer.from([BIG.at(-1)! ^ 1])]);
   /** Each hostile member, with the name a REFUSED line must carry. */
   const hostile: Array<{ what: string; member: ForgedMember; entry?: ForgedEntry }> = [
     { what: "absolute path into a folder", member: { name: `${ABS_DIR}/abs.txt`, content: "absolute\n" } },
@@ -179,6 +183,8 @@ describe("a signed pack full of hostile members", () => {
       { name: "site/unlisted.txt", content: "unlisted\n" },
       // Same size as the manifest says, other content.
       { name: "site/hash.txt", content: "evil" },
+      { name: "site/big-hash.bin", content: BIG_EVIL },
+      { name: "site/big.bin", content: BIG },
       { name: "site/sub/page.txt", content: PAGE },
     ];
     const entries: ForgedEntry[] = [
@@ -189,6 +195,8 @@ describe("a signed pack full of hostile members", () => {
       fileEntry("site/dup.txt", "first copy\n"),
       fileEntry("site/size.txt", "five!"),
       fileEntry("site/hash.txt", "good"),
+      fileEntry("site/big-hash.bin", BIG),
+      fileEntry("site/big.bin", BIG),
       fileEntry("site/sub/page.txt", PAGE),
     ];
     const snap = await forgeSnapshot({ repo: r.repo, signingKey: r.signingKey, recipient: r.recipient, packs: [{ members }], entries });
@@ -223,9 +231,9 @@ describe("a signed pack full of hostile members", () => {
     expect(fs.existsSync(path.join(target, "site/size.txt"))).toBe(false);
   });
 
-  it("refuses and names the file whose content does not match its SHA-256", () => {
-    expect(refusedLines(res).some((l) => l.includes("site/hash.txt") && /SHA-256/.test(l)), res.stdout).toBe(true);
-    expect(fs.existsSync(path.join(target, "site/hash.txt"))).toBe(false);
+  it.each(["site/hash.txt", "site/big-hash.bin"])("refuses and names %s, whose content does not match its SHA-256, and writes none of it", (name) => {
+    expect(refusedLines(res).some((l) => l.includes(name) && /SHA-256/.test(l)), res.stdout).toBe(true);
+    expect(fs.existsSync(path.join(target, name))).toBe(false);
   });
 
   it("does not restore the member no manifest entry lists", () => {
@@ -243,7 +251,7 @@ describe("a signed pack full of hostile members", () => {
 
   it("creates no link, device, fifo or stray file in the target", () => {
     const tree = listTree(target);
-    expect(tree).toEqual(["site", "site/dup.txt", "site/index.html", "site/sub", "site/sub/page.txt"]);
+    expect(tree).toEqual(["site", "site/big.bin", "site/dup.txt", "site/index.html", "site/sub", "site/sub/page.txt"]);
     for (const rel of tree) {
       const st = fs.lstatSync(path.join(target, rel));
       expect(st.isFile() || st.isDirectory(), rel).toBe(true);
@@ -254,7 +262,8 @@ describe("a signed pack full of hostile members", () => {
   it("restores the benign members of the same pack, byte for byte", () => {
     expect(fs.readFileSync(path.join(target, "site/index.html"), "utf8")).toBe(INDEX);
     expect(fs.readFileSync(path.join(target, "site/sub/page.txt"), "utf8")).toBe(PAGE);
-    expect(res.stdout).toMatch(/restored snapshot [0-9a-f]{16} into .*: 3 files/);
+    expect(fs.readFileSync(path.join(target, "site/big.bin")).equals(BIG)).toBe(true);
+    expect(res.stdout).toMatch(/restored snapshot [0-9a-f]{16} into .*: 4 files/);
   });
 
   it("leaves no .isnad-restore-* temporary file", () => {
@@ -504,6 +513,34 @@ describe("a pre-existing symlink in the target that points outside (--overwrite)
     expect(fs.lstatSync(path.join(target, "site/index.html")).isFile()).toBe(true);
     expect(fs.readFileSync(path.join(target, "site/index.html"), "utf8")).toBe("<h1>legit</h1>\n");
     expect(fs.readFileSync(sb.path("outside/victim.txt"), "utf8")).toBe("victim\n");
+    noTempFiles(target);
+  });
+
+  it("target/site/index.html, a hard link to an outside file: replaced by the restored file, the outside file untouched", async () => {
+    const { target } = makeSentinel("sentinel-prehardlink");
+    fs.mkdirSync(path.join(target, "site"), { recursive: true });
+    fs.linkSync(sb.path("outside/victim.txt"), path.join(target, "site/index.html"));
+    const res = await restore(legit, target, ["--overwrite"]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(target, "site/index.html"), "utf8")).toBe("<h1>legit</h1>\n");
+    expect(fs.statSync(path.join(target, "site/index.html")).nlink).toBe(1);
+    expect(fs.readFileSync(sb.path("outside/victim.txt"), "utf8")).toBe("victim\n");
+    noTempFiles(target);
+  });
+
+  it("an existing file with other content and mode: replaced, with the snapshot's content, mode and time", async () => {
+    const { target } = makeSentinel("sentinel-prefile");
+    fs.mkdirSync(path.join(target, "site/sub"), { recursive: true });
+    const dest = path.join(target, "site/sub/page.txt");
+    fs.writeFileSync(dest, "defaced by the attacker, and longer than the original\n", { mode: 0o777 });
+    fs.chmodSync(dest, 0o777);
+    const res = await restore(legit, target, ["--overwrite"]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    const orig = fs.statSync(sb.path("src/site/sub/page.txt"));
+    const st = fs.statSync(dest);
+    expect(fs.readFileSync(dest, "utf8")).toBe("legit page\n");
+    expect(st.mode & 0o7777).toBe(orig.mode & 0o7777);
+    expect(Math.abs(st.mtimeMs - orig.mtimeMs)).toBeLessThan(1);
     noTempFiles(target);
   });
 });
