@@ -167,15 +167,7 @@ export class FileWrite {
     }
     const fd = this.fd!;
     try {
-      if (isRoot) {
-        try {
-          fs.fchownSync(fd, e.uid, e.gid);
-        } catch {
-          /* an owner this system lacks: keep root's */
-        }
-      }
-      fs.fchmodSync(fd, e.mode & 0o7777);
-      fs.futimesSync(fd, nsToSeconds(e.mtime), nsToSeconds(e.mtime));
+      applyMetadata(fd, e);
     } catch (err) {
       this.failedOnDisk = true;
       this.discard();
@@ -222,6 +214,19 @@ export function copyFileEntry(target: string, known: Set<string>, e: FileRecord,
   } finally {
     if (src !== undefined) fs.closeSync(src);
   }
+}
+
+/** Gives an open file or folder its owner (as root), mode and time from the snapshot. */
+export function applyMetadata(fd: number, e: { uid: number; gid: number; mode: number; mtime: string }): void {
+  if (isRoot) {
+    try {
+      fs.fchownSync(fd, e.uid, e.gid);
+    } catch {
+      /* an owner this system lacks: keep root's */
+    }
+  }
+  fs.fchmodSync(fd, e.mode & 0o7777);
+  fs.futimesSync(fd, nsToSeconds(e.mtime), nsToSeconds(e.mtime));
 }
 
 /** Nanosecond strings to the seconds utimes takes (it keeps about a microsecond). */

@@ -18,7 +18,7 @@ import { readManifest, readPackMembers } from "../pack/reader.js";
 import type { ReadableSeal, Repository } from "../repo/repository.js";
 import type { Finding } from "../verify/findings.js";
 import { throttle } from "../throttle.js";
-import { ensureDir, isRoot, nsToSeconds } from "./file-write.js";
+import { applyMetadata, ensureDir, isRoot, nsToSeconds } from "./file-write.js";
 import { PackRestore, type PackPlan, type PackSink, type RestorePlace } from "./pack-restore.js";
 import { parentsOf, pathSelector } from "./select.js";
 import { SelectedFiles } from "./selected-files.js";
@@ -284,15 +284,7 @@ function applyDirMetadata(target: string, d: DirManifestEntry, real: Set<string>
   }
   const fd = fs.openSync(cur, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
   try {
-    if (isRoot) {
-      try {
-        fs.fchownSync(fd, d.uid, d.gid);
-      } catch {
-        /* an owner this system lacks: keep root's */
-      }
-    }
-    fs.fchmodSync(fd, d.mode & 0o7777);
-    fs.futimesSync(fd, nsToSeconds(d.mtime), nsToSeconds(d.mtime));
+    applyMetadata(fd, d);
   } finally {
     fs.closeSync(fd);
   }
