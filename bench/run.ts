@@ -140,7 +140,8 @@ const restoreNeed = (c: CorpusName, quick: boolean): number => (quick ? 0.1 : c 
  * does not give a new file an inode freed in the last minute (six, if the inode's table block is
  * dirty) and checks each such inode in turn to find one. A restore that ran after the one before
  * it was deleted spent 12-35 s of kernel CPU in that search (perf: recently_deleted,
- * find_inode_bit) instead of 2 s, for every tool alike: the restore rows measured timing, not tools.
+ * find_inode_bit) instead of 2 s, for every tool alike: the restore rows measured the file
+ * system's state, not the tools.
  */
 function restoreRoot(opts: Options, fallback: string): { dir: string; where: string } {
   if (opts.restoreDir) return { dir: opts.restoreDir, where: `${opts.restoreDir} (--restore-dir)` };
@@ -163,6 +164,10 @@ async function benchCorpus(corpus: Corpus, tools: Tool[], opts: Options, dirs: {
   const expected = { files: corpus.files.length, bytes: corpus.bytes };
   let failures = 0;
   const rounds = opts.runs + (opts.warmup ? 1 : 0);
+  // Twice what a restore fills, within the free space: touching just the corpus's size left
+  // tar's docs restore at 2.2-3.7 s; twice, 1.5-1.7 s, as by hand.
+  const st = fs.statfsSync(dirs.restores);
+  const prefaultBytes = Math.min(corpus.bytes * 2, st.bavail * st.bsize - 256 * 2 ** 20);
   for (let round = 0; round < rounds; round++) {
     const warm = opts.warmup && round === 0;
     const label = warm ? "warm-up" : `run ${round + (opts.warmup ? 0 : 1)}/${opts.runs}`;
@@ -178,8 +183,10 @@ async function benchCorpus(corpus: Corpus, tools: Tool[], opts: Options, dirs: {
         const run = tool.newRun(dir, corpus);
         const step = async (op: OpId, cmd: ReturnType<typeof run.verify>, after?: () => void) => {
           const log = path.join(dirs.logs, `${corpus.name}-${tool.name}-${round}-${op}.log`);
-          // The corpus and this tool's repository, read into the page cache first: every tool starts warm.
-          const m = await measure(cmd, { useTime, scratch: dirs.scratch, log, warm: [path.join(corpus.parent, corpus.root), run.repo] });
+          // The corpus and this tool's repository, read into the page cache first: every tool
+          // starts warm; before a restore, as much memory as it will fill is touched (prefault).
+          const warmed = [path.join(corpus.parent, corpus.root), run.repo];
+          const m = await measure(cmd, { useTime, scratch: dirs.scratch, log, warm: warmed, ...(op === "restore" ? { prefault: { dir: dirs.restores, bytes: prefaultBytes } } : {}) });
           const o = (res.ops[op] ??= { samples: [], errors: [] });
           if (m.code !== 0) {
             const msg = `${label}: exit ${m.code}: ${m.tail.trim().split("\n").slice(-5).join(" | ")}`;
@@ -330,7 +337,7 @@ async function main(): Promise<void> {
     `- machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${(os.totalmem() / GiB).toFixed(0)} GiB RAM, Node ${process.version}, ${os.platform()} ${os.release()}`,
     `- load average (1 min) at start ${startLoad[0]!.toFixed(2)}, at end ${endLoad[0]!.toFixed(2)}; total time ${((Date.now() - t0) / 60000).toFixed(1)} min`,
     `- versions: ${versions.join("; ")}; isnad built from commit ${source.commit}${source.dirty ? ` plus ${source.dirty} uncommitted file(s) under src/ and bin/` : ""}`,
-    `- method: per round every tool gets a fresh repository and runs the five steps in order; tools alternate round-robin (the order rotates each round); ${opts.warmup ? "one warm-up round (not counted), then " : "no warm-up, "}${opts.runs} measured round${opts.runs > 1 ? "s" : ""}, median shown. Before every timed step, untimed: the corpus and the tool's repository are read once, so the page cache is warm for every tool (these VMs page out memory idle for a minute), then \`sync\` runs, so no step pays for writing back the one before. The corpus gets its original bytes back before each tool's turn. Restores go to ${restoreTo.where}: on the disk of the VMs this was written on (ext4 without a journal), a restore made just after another was deleted spent seconds of kernel CPU finding free inodes, whichever tool it was.`,
+    `- method: per round every tool gets a fresh repository and runs the five steps in order; tools alternate round-robin (the order rotates each round); ${opts.warmup ? "one warm-up round (not counted), then " : "no warm-up, "}${opts.runs} measured round${opts.runs > 1 ? "s" : ""}, median shown. Before every timed step, untimed: the corpus and the tool's repository are read once, so the page cache is warm for every tool (these VMs page out memory idle for a minute), then \`sync\` runs, so no step pays for writing back the one before. The corpus gets its original bytes back before each tool's turn. Restores go to ${restoreTo.where}: on the disk of the VMs this was written on (ext4 without a journal), a restore made just after another was deleted spent seconds of kernel CPU finding free inodes, whichever tool it was. Before each restore, untimed, a scratch file twice the corpus's size is written there and deleted: the first touch of memory these VMs never used before costs ~2.5 s per GiB, which otherwise fell on whichever tool reached it first.`,
     `- seconds: wall clock of the whole command; MB/s = corpus bytes (10^6) / median seconds, for every step (re-runs and verify read or check the whole corpus too); peak RSS: GNU time %M, highest over the measured runs; for a pipeline (tar | age) the max over its processes, not the sum; repo MiB: apparent size of the repository's files after that step (median).`,
     `- commands: ${[...corpusResults[0]?.tools ?? []].filter((t) => !t.skipped).map((t) => tools.find((x) => x.name === t.tool)?.notes).join(" — ")}`,
     "",
