@@ -45,6 +45,12 @@ export function ensureDir(target: string, rel: string, known: Set<string>): stri
   return cur;
 }
 
+/** Temp names: one random prefix per run and a counter (a random draw per file cost 17 µs). */
+const TEMP_PREFIX = randomBytes(6).toString("hex");
+let tempCounter = 0;
+const CREATE_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+const MISMATCH = "content does not match its SHA-256 in the manifest";
+
 /**
  * One restored file, with its mode, owner and time. Its name never holds a byte before the
  * content matched the manifest's size and SHA-256:
@@ -59,12 +65,6 @@ export function ensureDir(target: string, rel: string, known: Set<string>): stri
  * file it finished was checked; run it again. No fsync per file: it made restores of many small
  * files 5x slower than tar -x. Synchronous: restores of many small files are bound by syscalls.
  */
-/** Temp names: one random prefix per run and a counter (a random draw per file cost 17 µs). */
-const TEMP_PREFIX = randomBytes(6).toString("hex");
-let tempCounter = 0;
-const CREATE_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-const MISMATCH = "content does not match its SHA-256 in the manifest";
-
 export class FileWrite {
   private fd: number | undefined;
   /** The temporary name the content goes to first, when it does. */

@@ -54,7 +54,7 @@ export class PackRestore {
   ) {}
 
   /** Whether a path lies under one of the snapshot's symlinks. */
-  underLink(p: string): boolean {
+  private underLink(p: string): boolean {
     return parentsOf(p).some((d) => this.place.links.has(d));
   }
 
