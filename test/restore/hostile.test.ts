@@ -528,6 +528,18 @@ describe("a pre-existing symlink in the target that points outside (--overwrite)
     noTempFiles(target);
   });
 
+  it("a folder where the snapshot has a file: named, left as it is, the other files restored", async () => {
+    const { target } = makeSentinel("sentinel-prefolder");
+    fs.mkdirSync(path.join(target, "site/index.html"), { recursive: true });
+    fs.writeFileSync(path.join(target, "site/index.html/keep.txt"), "kept\n");
+    const res = await restore(legit, target, ["--overwrite"]);
+    expect(res.code, res.stdout + res.stderr).toBe(3);
+    expect(refusedLines(res).some((l) => l.includes("site/index.html") && l.includes("a folder is in the way")), res.stdout).toBe(true);
+    expect(fs.readFileSync(path.join(target, "site/index.html/keep.txt"), "utf8")).toBe("kept\n");
+    expect(fs.readFileSync(path.join(target, "site/sub/page.txt"), "utf8")).toBe("legit page\n");
+    noTempFiles(target);
+  });
+
   it("an existing file with other content and mode: replaced, with the snapshot's content, mode and time", async () => {
     const { target } = makeSentinel("sentinel-prefile");
     fs.mkdirSync(path.join(target, "site/sub"), { recursive: true });
