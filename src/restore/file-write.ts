@@ -50,6 +50,7 @@ const TEMP_PREFIX = randomBytes(6).toString("hex");
 let tempCounter = 0;
 const CREATE_NEW = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
 const MISMATCH = "content does not match its SHA-256 in the manifest";
+const EMPTY_SHA256 = hash("sha256", "");
 
 /**
  * One restored file, with its mode, owner and time. Its name never holds a byte before the
@@ -88,7 +89,7 @@ export class FileWrite {
 
   write(chunk: Buffer): void {
     if (this.failure) return;
-    const first = this.size === 0 && this.hash === undefined && this.fd === undefined;
+    const first = this.size === 0; // readers never hand over an empty chunk
     this.size += chunk.length;
     if (this.size > this.e.size) {
       this.failure = `more than the ${this.e.size} bytes the manifest records`;
@@ -141,12 +142,8 @@ export class FileWrite {
     }
   }
 
-  /** Closes and removes what this file write created (its pack failed part way). */
+  /** Closes and removes what this file write created (it failed, or its pack did part way). */
   abort(): void {
-    this.discard();
-  }
-
-  private discard(): void {
     if (this.fd === undefined) return;
     fs.closeSync(this.fd);
     this.fd = undefined;
@@ -157,12 +154,12 @@ export class FileWrite {
   /** Closes the file; puts it in place and returns its path, or removes it and says why not. */
   finish(): { dest: string } | string {
     const e = this.e;
-    if (this.failure) return this.discard(), this.failure;
-    if (this.size !== e.size) return this.discard(), `${this.size} bytes instead of ${e.size}`;
-    if (this.hash && this.hash.digest("hex") !== e.sha256) return this.discard(), MISMATCH;
+    if (this.failure) return this.abort(), this.failure;
+    if (this.size !== e.size) return this.abort(), `${this.size} bytes instead of ${e.size}`;
+    if (this.hash && this.hash.digest("hex") !== e.sha256) return this.abort(), MISMATCH;
     if (this.fd === undefined) {
       // Empty: no data came, so nothing was checked or created yet.
-      if (hash("sha256", EMPTY) !== e.sha256) return MISMATCH;
+      if (e.sha256 !== EMPTY_SHA256) return MISMATCH;
       if (!this.open()) return this.failure!;
     }
     const fd = this.fd!;
@@ -170,7 +167,7 @@ export class FileWrite {
       applyMetadata(fd, e);
     } catch (err) {
       this.failedOnDisk = true;
-      this.discard();
+      this.abort();
       return messageOf(err);
     }
     fs.closeSync(fd);
@@ -189,7 +186,6 @@ export class FileWrite {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
 
 const COPY_BUFFER = Buffer.allocUnsafe(1 << 20);
 
