@@ -186,7 +186,6 @@ export class FileWrite {
   }
 }
 
-
 const COPY_BUFFER = Buffer.allocUnsafe(1 << 20);
 
 /** A second path with the same content: copied from the first, already verified, and checked again. */
